@@ -1,0 +1,7 @@
+# Multithreaded stress tests with content verification (tests/stress/).
+# Every object is filled with a pattern derived from its address, size and id
+# when allocated and verified before it is freed; a mismatch fails the test.
+# Each program takes an optional scale factor (argv[1], default 1) and runs a
+# few seconds per variant on 2 cores; TIMEOUT only catches hangs.
+
+hz_suite_test(stress_remote SOURCES stress/test_remote.c LABELS stress TIMEOUT 90)
