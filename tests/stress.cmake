@@ -5,3 +5,4 @@
 # few seconds per variant on 2 cores; TIMEOUT only catches hangs.
 
 hz_suite_test(stress_remote SOURCES stress/test_remote.c LABELS stress TIMEOUT 90)
+hz_suite_test(stress_outlive SOURCES stress/test_outlive.c LABELS stress TIMEOUT 90)
