@@ -6,3 +6,4 @@
 
 hz_suite_test(stress_remote SOURCES stress/test_remote.c LABELS stress TIMEOUT 90)
 hz_suite_test(stress_outlive SOURCES stress/test_outlive.c LABELS stress TIMEOUT 90)
+hz_suite_test(stress_churn SOURCES stress/test_churn.c LABELS stress TIMEOUT 90)
