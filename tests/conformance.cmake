@@ -1,0 +1,7 @@
+# Conformance part of the suite: the exported API must behave like glibc's
+# (tests/conformance/, prior-art.md §2 items 1-14, 23 and §3.1).
+
+hz_suite_test(conformance_api
+  SOURCES conformance/test_api.c
+  LABELS conformance
+  TIMEOUT 120)
