@@ -1,0 +1,54 @@
+/* The contract between the shared shim (common/hz_shim*.c) and one allocator
+ * line. The shim owns every libc rule (errno, overflow, alignment checks,
+ * realloc semantics, foreign pointers, fork and thread wiring); a line owns
+ * only memory.
+ *
+ * A line supplies `hz_line_fast.h` in its own folder with two static inline
+ * functions the shim's malloc and free are built around:
+ *   void *hz_line_malloc(size_t size);  size <= HZ_MAX_REQUEST; NULL = out of memory
+ *   bool  hz_line_free(void *p);        p != NULL; false = not ours (shim forwards it)
+ * and implements the functions below. */
+#ifndef HZ_LINE_H
+#define HZ_LINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Larger requests fail with ENOMEM before reaching a line (glibc's bound). */
+#define HZ_MAX_REQUEST ((size_t)PTRDIFF_MAX)
+
+typedef struct hz_line_usage {
+  uint64_t mapped_bytes;   /* address space mapped read-write now */
+  uint64_t in_use_bytes;   /* handed out to the program or held in thread caches */
+  uint64_t large_bytes;    /* of which in large blocks */
+  uint64_t free_bytes;     /* mapped but free (committed or not) */
+  uint64_t threads_live;   /* threads currently owning a heap */
+} hz_line_usage;
+
+/* Zeroed memory of `size` bytes; may skip the memset for fresh OS pages. */
+void *hz_line_calloc(size_t size);
+/* `align` is a power of two > 16 (and <= 2^40). */
+void *hz_line_aligned(size_t align, size_t size);
+/* Usable bytes of an allocation of ours; 0 when p is not ours. */
+size_t hz_line_usable_size(const void *p);
+/* True when p lies in memory the line manages, allocated or not: such a
+ * pointer must never be handed to another allocator. */
+bool hz_line_claims(const void *p);
+/* Resize p (ours, usable bytes `usable`) to `size` > 0; NULL leaves p valid. */
+void *hz_line_realloc(void *p, size_t usable, size_t size);
+/* Return every free page that can be returned; true if anything was. */
+bool hz_line_trim(size_t pad);
+void hz_line_get_usage(hz_line_usage *usage);
+/* Global initialisation, idempotent and safe to call from any entry point. */
+void hz_line_init(void);
+/* Fork hooks: prepare takes every line lock in a fixed order. */
+void hz_line_fork_prepare(void);
+void hz_line_fork_parent(void);
+void hz_line_fork_child(void);
+
+/* Provided by the shim for lines: one-time process set-up (options, atfork,
+ * verbose print). Call from hz_line_init with the line's init lock held. */
+void hz_shim_process_init(void);
+
+#endif

@@ -1,0 +1,54 @@
+/* Process-wide allocator counters.
+ *
+ * Counters are relaxed atomics bumped only on slow paths (span, segment,
+ * large-block and thread events), so the fast paths stay free of shared
+ * writes. HZ_STATS=1 prints them once at exit through write(2). */
+#ifndef HZ_STATS_H
+#define HZ_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define HZ_STAT_TABLE(X)                                                        \
+  X(OS_MAPPED,          "bytes mapped from the OS")                              \
+  X(OS_UNMAPPED,        "bytes unmapped")                                        \
+  X(OS_DECOMMITTED,     "bytes returned to the OS (madvise)")                    \
+  X(OS_MAP_CALLS,       "mmap calls")                                            \
+  X(SEGMENTS_MAPPED,    "segments mapped")                                       \
+  X(SEGMENTS_RELEASED,  "segments unmapped")                                     \
+  X(SPANS_ALLOCATED,    "page runs handed to size classes")                      \
+  X(SPANS_RELEASED,     "page runs returned empty")                              \
+  X(LARGE_ALLOCS,       "large blocks allocated")                                \
+  X(LARGE_FREES,        "large blocks freed")                                    \
+  X(LARGE_CACHE_HITS,   "large blocks served from the cache")                    \
+  X(REMOTE_SENT,        "objects freed by a thread other than the owner")        \
+  X(REMOTE_BATCHES,     "remote batches pushed (one atomic each)")               \
+  X(REMOTE_COLLECTED,   "remote objects collected by owners")                    \
+  X(THREADS_STARTED,    "thread heaps attached")                                 \
+  X(THREADS_EXITED,     "thread heaps released at thread exit")                  \
+  X(HEAPS_ADOPTED,      "heaps of exited threads adopted by new threads")        \
+  X(FOREIGN_FREES,      "frees of pointers not ours, forwarded to the next allocator") \
+  X(INVALID_FREES,      "frees of unallocated pointers inside our arena (ignored)") \
+  X(TRIMS,              "malloc_trim calls")
+
+typedef enum hz_stat_id {
+#define HZ_STAT_ENUM(name, doc) HZ_STAT_##name,
+  HZ_STAT_TABLE(HZ_STAT_ENUM)
+#undef HZ_STAT_ENUM
+  HZ_STAT_COUNT
+} hz_stat_id;
+
+extern _Atomic uint64_t hz_stat_counters[HZ_STAT_COUNT];
+
+static inline void hz_stat_add(hz_stat_id id, uint64_t n) {
+  atomic_fetch_add_explicit(&hz_stat_counters[id], n, memory_order_relaxed);
+}
+
+static inline uint64_t hz_stat_get(hz_stat_id id) {
+  return atomic_load_explicit(&hz_stat_counters[id], memory_order_relaxed);
+}
+
+/* Prints every counter plus the line's own figures to fd. */
+void hz_stats_print(int fd);
+
+#endif

@@ -1,0 +1,359 @@
+/* hz3 arena: slots, segments, spans and the page-tag table. */
+#include "hz3_arena.h"
+#include "hz3_classes.h"
+#include "hz_options.h"
+#include "hz_os.h"
+#include "hz_stats.h"
+
+#include <errno.h>
+#include <string.h>
+
+uintptr_t hz3_arena_base;
+uintptr_t hz3_arena_size;
+uint32_t *hz3_tags;
+
+static hz_lock hz3_arena_lock = HZ_LOCK_INIT;
+static hz_lock hz3_meta_lock = HZ_LOCK_INIT;
+
+static uint64_t *hz3_slot_used;     /* bit per slot: mapped, reserved, or unusable */
+static uint64_t *hz3_slot_segment;  /* bit per slot: holds a segment (for usage walks) */
+static uint64_t hz3_slot_count;
+static uint64_t hz3_slot_hint;      /* no free slot below this index */
+static hz3_segment *hz3_seg_free_list;  /* segments with at least one free unit */
+static uint64_t hz3_seg_count;
+static uint64_t hz3_purge_last_ms;
+
+static inline uint64_t hz3_run_mask(unsigned first, unsigned count) {
+  return (count >= 64 ? ~0ull : ((1ull << count) - 1)) << first;
+}
+
+bool hz3_arena_init(void) {
+  uint64_t size = (uint64_t)hz_options.arena_gb << 30;
+  for (; size >= ((uint64_t)1 << 30); size >>= 1) {
+    uint64_t tag_bytes = (size >> HZ3_UNIT_SHIFT) * sizeof(uint32_t);
+    uint64_t slots = size >> HZ3_SLOT_SHIFT;
+    uint64_t bitmap_bytes = (slots + 63) / 64 * 8;
+    uint32_t *tags = hz_os_map(tag_bytes, NULL);
+    if (tags == NULL) continue;
+    uint64_t *bitmap = hz_os_map(2 * bitmap_bytes, NULL);
+    if (bitmap == NULL) {
+      hz_os_unmap(tags, tag_bytes);
+      continue;
+    }
+    hz3_tags = tags;
+    hz3_slot_used = bitmap;
+    hz3_slot_segment = bitmap + bitmap_bytes / 8;
+    hz3_slot_count = slots;
+    hz3_arena_base = HZ3_ARENA_HINT;
+    hz3_arena_size = size;
+    return true;
+  }
+  return false;
+}
+
+/* ---- slots ---- */
+
+static bool hz3_slot_is_used(uint64_t i) { return (hz3_slot_used[i >> 6] >> (i & 63)) & 1; }
+static void hz3_slot_set(uint64_t i, bool used) {
+  if (used) hz3_slot_used[i >> 6] |= 1ull << (i & 63);
+  else hz3_slot_used[i >> 6] &= ~(1ull << (i & 63));
+}
+
+/* Finds `count` free slots in a row starting at a multiple of `align`
+ * slots; caller holds the arena lock. */
+static int64_t hz3_slots_find_locked(size_t count, uint64_t align) {
+  uint64_t run_start = hz3_slot_hint, run_len = 0;
+  for (uint64_t i = hz3_slot_hint; i < hz3_slot_count; i++) {
+    if ((i & 63) == 0 && run_len == 0 && hz3_slot_used[i >> 6] == ~0ull) {
+      i += 63;  /* skip a full word */
+      continue;
+    }
+    if (hz3_slot_is_used(i)) {
+      run_len = 0;
+      continue;
+    }
+    if (run_len == 0) {
+      if (i % align != 0) continue;
+      run_start = i;
+    }
+    if (++run_len == count) return (int64_t)run_start;
+  }
+  return -1;
+}
+
+/* Maps `bytes` (<= count slots) at the first free run; a run someone else
+ * already mapped into (EEXIST) is marked unusable and skipped. */
+static void *hz3_slots_map_locked(size_t count, size_t bytes, uint64_t align,
+                                  uint64_t *slot_out) {
+  int saved = errno;
+  for (;;) {
+    int64_t first = hz3_slots_find_locked(count, align);
+    if (first < 0) break;
+    for (size_t i = 0; i < count; i++) hz3_slot_set((uint64_t)first + i, true);
+    void *p = hz_os_map(bytes, hz3_slot_addr((uint64_t)first));
+    if (p != NULL) {
+      *slot_out = (uint64_t)first;
+      errno = saved;
+      return p;
+    }
+    if (errno != EEXIST) {
+      for (size_t i = 0; i < count; i++) hz3_slot_set((uint64_t)first + i, false);
+      break;
+    }
+    /* Someone else's mapping lives there: leave those slots marked used. */
+  }
+  errno = saved;
+  return NULL;
+}
+
+void *hz3_slots_map(size_t count, size_t bytes, uint64_t align, uint64_t *slot_out) {
+  hz_lock_acquire(&hz3_arena_lock);
+  void *p = hz3_slots_map_locked(count, bytes, align ? align : 1, slot_out);
+  hz_lock_release(&hz3_arena_lock);
+  return p;
+}
+
+void hz3_slots_unmap(uint64_t first, size_t count, size_t bytes) {
+  hz_os_unmap(hz3_slot_addr(first), bytes);
+  hz_lock_acquire(&hz3_arena_lock);
+  for (size_t i = 0; i < count; i++) hz3_slot_set(first + i, false);
+  if (first < hz3_slot_hint) hz3_slot_hint = first;
+  hz_lock_release(&hz3_arena_lock);
+}
+
+/* ---- segments ---- */
+
+static void hz3_seg_list_add(hz3_segment *seg) {
+  if (seg->in_list) return;
+  seg->in_list = 1;
+  seg->prev = NULL;
+  seg->next = hz3_seg_free_list;
+  if (hz3_seg_free_list) hz3_seg_free_list->prev = seg;
+  hz3_seg_free_list = seg;
+}
+
+static void hz3_seg_list_remove(hz3_segment *seg) {
+  if (!seg->in_list) return;
+  seg->in_list = 0;
+  if (seg->prev) seg->prev->next = seg->next;
+  else hz3_seg_free_list = seg->next;
+  if (seg->next) seg->next->prev = seg->prev;
+  seg->next = seg->prev = NULL;
+}
+
+static hz3_segment *hz3_segment_new_locked(void) {
+  uint64_t slot;
+  hz3_segment *seg = hz3_slots_map_locked(1, HZ3_SLOT_SIZE, 1, &slot);
+  if (seg == NULL) return NULL;
+  hz_os_hint_hugepages(seg, HZ3_SLOT_SIZE);
+  /* Fresh anonymous memory is zero: only the non-zero fields are set. */
+  seg->slot = (uint32_t)slot;
+  seg->free_units = ~1ull;  /* unit 0 is this header */
+  hz3_slot_segment[slot >> 6] |= 1ull << (slot & 63);
+  hz3_seg_count++;
+  hz_stat_add(HZ_STAT_SEGMENTS_MAPPED, 1);
+  hz3_seg_list_add(seg);
+  return seg;
+}
+
+static void hz3_segment_unmap_locked(hz3_segment *seg) {
+  uint64_t slot = seg->slot;
+  hz3_seg_list_remove(seg);
+  hz3_slot_segment[slot >> 6] &= ~(1ull << (slot & 63));
+  hz_os_unmap(seg, HZ3_SLOT_SIZE);
+  hz3_slot_set(slot, false);
+  if (slot < hz3_slot_hint) hz3_slot_hint = slot;
+  hz3_seg_count--;
+  hz_stat_add(HZ_STAT_SEGMENTS_RELEASED, 1);
+}
+
+/* First position where `count` bits of `mask` are set in a row, or -1. */
+static int hz3_find_bit_run(uint64_t mask, unsigned count) {
+  uint64_t run = mask;
+  for (unsigned i = 1; i < count && run; i++) run &= mask >> i;
+  return run ? __builtin_ctzll(run) : -1;
+}
+
+/* ---- purge ---- */
+
+static size_t hz3_segment_decommit_locked(hz3_segment *seg) {
+  size_t released = 0;
+  uint64_t dirty = seg->dirty_units;
+  while (dirty) {
+    unsigned first = (unsigned)__builtin_ctzll(dirty);
+    /* Unit 0 is never dirty, so the shifted word always ends in a zero. */
+    unsigned len = (unsigned)__builtin_ctzll(~(dirty >> first));
+    hz_os_decommit((char *)seg + ((size_t)first << HZ3_UNIT_SHIFT), (size_t)len << HZ3_UNIT_SHIFT);
+    released += (size_t)len << HZ3_UNIT_SHIFT;
+    dirty &= ~hz3_run_mask(first, len);
+  }
+  seg->dirty_units = 0;
+  return released;
+}
+
+static size_t hz3_purge_locked(uint64_t now, bool force) {
+  int64_t delay = hz_options.purge_delay_ms;
+  size_t released = 0;
+  hz3_purge_last_ms = now;
+  hz3_segment *seg = hz3_seg_free_list;
+  while (seg != NULL) {
+    hz3_segment *next = seg->next;
+    bool idle = force || (delay >= 0 && now - seg->dirty_since_ms >= (uint64_t)delay);
+    if (idle) {
+      if (seg->free_units == ~1ull) {
+        released += HZ3_SLOT_SIZE;
+        hz3_segment_unmap_locked(seg);
+      } else if (seg->dirty_units) {
+        released += hz3_segment_decommit_locked(seg);
+      }
+    }
+    seg = next;
+  }
+  return released;
+}
+
+static void hz3_maybe_purge_locked(void) {
+  int64_t delay = hz_options.purge_delay_ms;
+  if (delay < 0) return;
+  uint64_t now = hz_os_now_ms();
+  uint64_t interval = (uint64_t)delay / 4;
+  if (now - hz3_purge_last_ms >= interval) hz3_purge_locked(now, false);
+}
+
+size_t hz3_arena_purge(bool force) {
+  hz_lock_acquire(&hz3_arena_lock);
+  size_t released = hz3_purge_locked(hz_os_now_ms(), force);
+  hz_lock_release(&hz3_arena_lock);
+  return released;
+}
+
+/* ---- spans ---- */
+
+hz3_span *hz3_span_alloc(unsigned cls, uint32_t owner) {
+  const hz3_class_info *info = &hz3_classes[cls];
+  unsigned units = info->span_units;
+  hz_lock_acquire(&hz3_arena_lock);
+  hz3_segment *seg;
+  int first = -1;
+  for (seg = hz3_seg_free_list; seg != NULL; seg = seg->next) {
+    /* Prefer units that are still resident: no page faults, no RSS growth. */
+    first = hz3_find_bit_run(seg->free_units & seg->dirty_units, units);
+    if (first < 0) first = hz3_find_bit_run(seg->free_units, units);
+    if (first >= 0) break;
+  }
+  if (first < 0) {
+    seg = hz3_segment_new_locked();
+    if (seg == NULL) {
+      hz_lock_release(&hz3_arena_lock);
+      return NULL;
+    }
+    first = 1;
+  }
+  uint64_t run = hz3_run_mask((unsigned)first, units);
+  seg->free_units &= ~run;
+  seg->dirty_units &= ~run;
+  if (seg->free_units == 0) hz3_seg_list_remove(seg);
+  hz3_maybe_purge_locked();
+  hz_lock_release(&hz3_arena_lock);
+
+  hz3_span *span = &seg->spans[first];
+  for (unsigned i = 1; i < units; i++) {
+    seg->spans[first + i].first = (uint8_t)first;
+    seg->spans[first + i].units = 0;
+  }
+  memset(span, 0, sizeof(*span));
+  span->first = (uint8_t)first;
+  span->units = (uint8_t)units;
+  span->cls = (uint8_t)cls;
+  span->owner = owner;
+  span->capacity = info->capacity;
+  span->start = (char *)seg + ((size_t)first << HZ3_UNIT_SHIFT);
+  uint32_t tag = (owner << HZ3_OWNER_SHIFT) | cls;
+  uint32_t index = hz3_tag_index(span->start);
+  for (unsigned i = 0; i < units; i++) hz3_tags[index + i] = tag;
+  hz_stat_add(HZ_STAT_SPANS_ALLOCATED, 1);
+  return span;
+}
+
+void hz3_span_release(hz3_span *span) {
+  uint32_t index = hz3_tag_index(span->start);
+  for (unsigned i = 0; i < span->units; i++) hz3_tags[index + i] = 0;
+  hz3_segment *seg = (hz3_segment *)((uintptr_t)span->start & ~(uintptr_t)(HZ3_SLOT_SIZE - 1));
+  unsigned first = span->first, units = span->units;
+  span->units = 0;
+  span->used = 0;
+  span->free = NULL;
+  uint64_t run = hz3_run_mask(first, units);
+  hz_lock_acquire(&hz3_arena_lock);
+  seg->free_units |= run;
+  seg->dirty_units |= run;
+  seg->dirty_since_ms = hz_os_now_ms();
+  hz3_seg_list_add(seg);
+  if (hz_options.purge_delay_ms == 0) {
+    hz3_purge_locked(seg->dirty_since_ms, false);
+  } else {
+    hz3_maybe_purge_locked();
+  }
+  hz_lock_release(&hz3_arena_lock);
+  hz_stat_add(HZ_STAT_SPANS_RELEASED, 1);
+}
+
+/* ---- introspection ---- */
+
+void hz3_arena_usage(uint64_t *mapped, uint64_t *in_use, uint64_t *free_bytes) {
+  uint64_t used = 0, total = 0;
+  hz_lock_acquire(&hz3_arena_lock);
+  for (uint64_t w = 0; w < (hz3_slot_count + 63) / 64; w++) {
+    for (uint64_t bits = hz3_slot_segment[w]; bits; bits &= bits - 1) {
+      hz3_segment *seg = hz3_slot_addr(w * 64 + (uint64_t)__builtin_ctzll(bits));
+      total += HZ3_SLOT_SIZE;
+      for (unsigned u = 1; u < HZ3_UNITS_PER_SEG; u++) {
+        hz3_span *s = &seg->spans[u];
+        if (s->units) used += (uint64_t)s->used * hz3_classes[s->cls].size;
+      }
+    }
+  }
+  hz_lock_release(&hz3_arena_lock);
+  *mapped = total;
+  *in_use = used;
+  *free_bytes = total - used;
+}
+
+/* ---- metadata ---- */
+
+void *hz3_meta_alloc(size_t size) {
+  static char *chunk;
+  static size_t left;
+  size = (size + 63) & ~(size_t)63;
+  hz_lock_acquire(&hz3_meta_lock);
+  if (size > left) {
+    size_t chunk_size = size > ((size_t)256 << 10) ? size : ((size_t)256 << 10);
+    char *p = hz_os_map(chunk_size, NULL);
+    if (p == NULL) {
+      hz_lock_release(&hz3_meta_lock);
+      return NULL;
+    }
+    chunk = p;
+    left = chunk_size;
+  }
+  void *result = chunk;
+  chunk += size;
+  left -= size;
+  hz_lock_release(&hz3_meta_lock);
+  return result;
+}
+
+void hz3_arena_lock_all(void) {
+  hz_lock_acquire(&hz3_meta_lock);
+  hz_lock_acquire(&hz3_arena_lock);
+}
+
+void hz3_arena_unlock_all(void) {
+  hz_lock_release(&hz3_arena_lock);
+  hz_lock_release(&hz3_meta_lock);
+}
+
+void hz3_arena_reset_locks(void) {
+  hz_lock_reset(&hz3_arena_lock);
+  hz_lock_reset(&hz3_meta_lock);
+}

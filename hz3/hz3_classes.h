@@ -1,0 +1,33 @@
+/* hz3 size classes: 16-byte steps to 256 B, eight classes per doubling to
+ * 2 KiB, four per doubling to 256 KiB (worst-case rounding 12.5 % below 2 KiB,
+ * 25 % above; no 2 KiB -> 4 KiB cliff). Every power of two is a class, so an
+ * aligned request can always be served from a class whose size is a multiple
+ * of the alignment. */
+#ifndef HZ3_CLASSES_H
+#define HZ3_CLASSES_H
+
+#include "hz3_config.h"
+#include <stdint.h>
+
+typedef struct hz3_class_info {
+  uint32_t size;          /* object size in bytes */
+  uint16_t span_units;    /* units per span for this class */
+  uint16_t tcache_limit;  /* objects a thread cache may hold before flushing */
+  uint32_t capacity;      /* objects per span */
+  uint32_t refill;        /* objects moved per cache refill */
+} hz3_class_info;
+
+extern hz3_class_info hz3_classes[HZ3_CLASS_COUNT];
+extern uint8_t hz3_class_small[(HZ3_SMALL_MAX >> 4) + 1];      /* by (size + 15) >> 4 */
+extern uint8_t hz3_class_mid[(HZ3_CLASS_MAX_SIZE >> 7) + 1];   /* by (size + 127) >> 7 */
+
+/* Fills the tables; the thread-cache limits scale by `tcache_percent`
+ * (0 disables thread caches). */
+void hz3_classes_init(int64_t tcache_percent);
+
+static inline unsigned hz3_class_of(size_t size) {
+  return size <= HZ3_SMALL_MAX ? hz3_class_small[(size + 15) >> 4]
+                               : hz3_class_mid[(size + 127) >> 7];
+}
+
+#endif

@@ -1,0 +1,38 @@
+/* hz3 geometry. All sizes are powers of two so every lookup is a shift.
+ *
+ *   arena    one address range (default 1 TiB) at a fixed hint, never fully
+ *            mapped: 4 MiB slots are mapped on demand with MAP_FIXED_NOREPLACE,
+ *            so RLIMIT_AS and RSS see only what is in use.
+ *   slot     4 MiB of the arena: either a segment or (part of) one large block.
+ *   segment  a slot cut into 64 units of 64 KiB; unit 0 holds the segment
+ *            header and the span descriptors, units 1..63 hold objects.
+ *   span     1..8 contiguous units serving one size class for one owner heap.
+ *   tag      one uint32 per unit in a flat table: (owner slot << 8) | class.
+ *            0 = not allocated. free() needs only this one load. */
+#ifndef HZ3_CONFIG_H
+#define HZ3_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HZ3_ARENA_HINT      ((uintptr_t)0x100000000000ull)  /* 16 TiB: far from heap, libs, stacks */
+#define HZ3_UNIT_SHIFT      16
+#define HZ3_UNIT_SIZE       ((size_t)1 << HZ3_UNIT_SHIFT)
+#define HZ3_SLOT_SHIFT      22
+#define HZ3_SLOT_SIZE       ((size_t)1 << HZ3_SLOT_SHIFT)
+#define HZ3_UNITS_PER_SEG   (HZ3_SLOT_SIZE / HZ3_UNIT_SIZE)     /* 64 */
+#define HZ3_SPAN_MAX_UNITS  8
+
+#define HZ3_CLASS_COUNT     68
+#define HZ3_SMALL_MAX       1024                 /* sizes served by the first lookup table */
+#define HZ3_CLASS_MAX_SIZE  ((size_t)256 << 10)  /* larger requests are large blocks */
+#define HZ3_TAG_LARGE       0xFFu                /* class byte of a large block's first unit */
+
+#define HZ3_OWNER_SHIFT     8
+#define HZ3_OWNER_MAX       ((1u << 24) - 1)     /* owner slots (heaps) recycled, never a limit in practice */
+#define HZ3_OWNER_NONE      0xFFFFFFFFu          /* the empty heap: never matches a tag */
+
+#define HZ3_OUTBOX_LANES    8                    /* remote-free lanes per thread, hashed by owner */
+#define HZ3_REMOTE_BATCH    64                   /* objects per lane before one atomic push */
+
+#endif

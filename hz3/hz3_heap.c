@@ -1,0 +1,412 @@
+/* hz3 thread heaps: refill, flush, remote frees, thread attach and exit. */
+#include "hz3_heap.h"
+#include "hz3_large.h"
+#include "hz_options.h"
+#include "hz_stats.h"
+
+#include <pthread.h>
+#include <string.h>
+
+enum { HZ3_THREAD_NEW = 0, HZ3_THREAD_ATTACHED = 1, HZ3_THREAD_EXITED = 2 };
+
+static const hz3_heap hz3_heap_empty = {.slot = HZ3_OWNER_NONE};
+__thread hz3_heap *hz3_tls_heap = (hz3_heap *)&hz3_heap_empty;
+static __thread uint8_t hz3_tls_state;
+
+static pthread_key_t hz3_exit_key;
+static hz_lock hz3_heaps_lock = HZ_LOCK_INIT;    /* slots, directory, parked list */
+static hz3_heap *hz3_parked;                      /* heaps of exited threads */
+static uint32_t hz3_max_slot;
+static uint64_t hz3_live_count;
+
+/* Threads that already ran their exit hook but still allocate (other key
+ * destructors, libc teardown) use this shared heap under a lock; they never
+ * own a heap again, so nothing they do is stranded in a dead thread cache. */
+static hz_lock hz3_shared_lock = HZ_LOCK_INIT;
+static hz3_heap *hz3_shared_heap;
+
+#define HZ3_DIR_BITS 12
+static hz3_heap **hz3_heap_dir[(HZ3_OWNER_MAX >> HZ3_DIR_BITS) + 1];
+
+static inline hz3_heap *hz3_heap_by_slot(uint32_t slot) {
+  hz3_heap **chunk = __atomic_load_n(&hz3_heap_dir[slot >> HZ3_DIR_BITS], __ATOMIC_ACQUIRE);
+  return chunk[slot & ((1u << HZ3_DIR_BITS) - 1)];
+}
+
+/* ---- span lists ---- */
+
+static void hz3_partial_push(hz3_heap *heap, hz3_span *span) {
+  span->in_partial = 1;
+  span->prev = NULL;
+  span->next = heap->partial[span->cls];
+  if (span->next) span->next->prev = span;
+  heap->partial[span->cls] = span;
+}
+
+static void hz3_partial_remove(hz3_heap *heap, hz3_span *span) {
+  span->in_partial = 0;
+  if (span->prev) span->prev->next = span->next;
+  else heap->partial[span->cls] = span->next;
+  if (span->next) span->next->prev = span->prev;
+  span->next = span->prev = NULL;
+}
+
+/* One object comes home to its span. An empty span is released unless it is
+ * the heap's only span of that class (a spare against alloc/free ping-pong). */
+static void hz3_span_put(hz3_heap *heap, hz3_span *span, void *p) {
+  *(void **)p = span->free;
+  span->free = p;
+  span->used--;
+  if (!span->in_partial) hz3_partial_push(heap, span);
+  if (span->used == 0 && (heap->partial[span->cls] != span || span->next != NULL)) {
+    hz3_partial_remove(heap, span);
+    hz3_span_release(span);
+  }
+}
+
+static void hz3_release_empty_spans(hz3_heap *heap) {
+  for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) {
+    hz3_span *span = heap->partial[cls];
+    while (span != NULL) {
+      hz3_span *next = span->next;
+      if (span->used == 0) {
+        hz3_partial_remove(heap, span);
+        hz3_span_release(span);
+      }
+      span = next;
+    }
+  }
+}
+
+/* ---- remote frees ---- */
+
+static void hz3_inbox_push(uint32_t owner, void *head, void *tail, uint32_t count) {
+  hz3_heap *target = hz3_heap_by_slot(owner);
+  void *old = atomic_load_explicit(&target->inbox, memory_order_relaxed);
+  do {
+    *(void **)tail = old;
+  } while (!atomic_compare_exchange_weak_explicit(&target->inbox, &old, head,
+                                                  memory_order_release, memory_order_relaxed));
+  hz_stat_add(HZ_STAT_REMOTE_SENT, count);
+  hz_stat_add(HZ_STAT_REMOTE_BATCHES, 1);
+}
+
+static void hz3_outbox_flush(hz3_heap *heap, hz3_outbox *box) {
+  if (box->count == 0) return;
+  hz3_inbox_push(box->owner, box->head, box->tail, box->count);
+  heap->outbox_objects -= box->count;
+  box->head = box->tail = NULL;
+  box->count = 0;
+}
+
+static void hz3_outbox_flush_all(hz3_heap *heap) {
+  for (unsigned i = 0; i < HZ3_OUTBOX_LANES; i++) hz3_outbox_flush(heap, &heap->outbox[i]);
+}
+
+void hz3_free_remote(hz3_heap *heap, void *p, uint32_t owner) {
+  hz3_outbox *box = &heap->outbox[owner & (HZ3_OUTBOX_LANES - 1)];
+  if (box->count != 0 && box->owner != owner) hz3_outbox_flush(heap, box);
+  *(void **)p = box->head;
+  if (box->count == 0) box->tail = p;
+  box->head = p;
+  box->owner = owner;
+  box->count++;
+  heap->outbox_objects++;
+  if (box->count >= HZ3_REMOTE_BATCH) hz3_outbox_flush(heap, box);
+}
+
+/* Takes every pending remote free with one exchange. `to_cache` keeps them in
+ * the thread cache while it has room (they are about to be reused). */
+static void hz3_collect(hz3_heap *heap, bool to_cache) {
+  void *p = atomic_exchange_explicit(&heap->inbox, NULL, memory_order_acquire);
+  uint64_t count = 0;
+  while (p != NULL) {
+    void *next = *(void **)p;
+    unsigned cls = hz3_tags[hz3_tag_index(p)] & 0xFFu;
+    hz3_bin *bin = &heap->bins[cls];
+    if (to_cache && bin->count < bin->limit) {
+      *(void **)p = bin->head;
+      bin->head = p;
+      bin->count++;
+    } else {
+      hz3_span_put(heap, hz3_span_of(p), p);
+    }
+    p = next;
+    count++;
+  }
+  hz_stat_add(HZ_STAT_REMOTE_COLLECTED, count);
+}
+
+/* ---- thread cache ---- */
+
+void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
+  hz3_bin *bin = &heap->bins[cls];
+  /* Keep the most recently freed half (warm in cache), return the rest. */
+  uint32_t keep = bin->limit / 2;
+  void *rest = bin->head;
+  void **link = &bin->head;
+  for (uint32_t i = 0; i < keep; i++) {
+    link = (void **)rest;
+    rest = *link;
+  }
+  *link = NULL;
+  if (keep == 0) bin->head = NULL;
+  bin->count = keep;
+  while (rest != NULL) {
+    void *next = *(void **)rest;
+    hz3_span_put(heap, hz3_span_of(rest), rest);
+    rest = next;
+  }
+}
+
+static void hz3_bin_drain(hz3_heap *heap, unsigned cls) {
+  hz3_bin *bin = &heap->bins[cls];
+  void *p = bin->head;
+  bin->head = NULL;
+  bin->count = 0;
+  while (p != NULL) {
+    void *next = *(void **)p;
+    hz3_span_put(heap, hz3_span_of(p), p);
+    p = next;
+  }
+}
+
+/* Fills an empty bin from the heap's spans (new span if none) and pops one. */
+static void *hz3_refill(hz3_heap *heap, unsigned cls) {
+  hz3_bin *bin = &heap->bins[cls];
+  if (atomic_load_explicit(&heap->inbox, memory_order_relaxed) != NULL) {
+    hz3_collect(heap, true);
+    if (bin->head != NULL) goto pop;
+  }
+  if (heap->outbox_objects != 0) hz3_outbox_flush_all(heap);
+
+  const hz3_class_info *info = &hz3_classes[cls];
+  uint32_t want = info->refill, got = 0;
+  void *head = NULL;
+  void **tail = &head;
+  hz3_span *span = heap->partial[cls];
+  while (got < want) {
+    if (span == NULL) {
+      span = hz3_span_alloc(cls, heap->slot);
+      if (span == NULL) break;
+      hz3_partial_push(heap, span);
+    }
+    while (got < want && span->free != NULL) {
+      void *p = span->free;
+      span->free = *(void **)p;
+      *tail = p;
+      tail = (void **)p;
+      span->used++;
+      got++;
+    }
+    uint32_t carve = span->capacity - span->carved;
+    if (carve > want - got) carve = want - got;
+    char *p = span->start + (size_t)span->carved * info->size;
+    for (uint32_t i = 0; i < carve; i++, p += info->size) {
+      *tail = p;
+      tail = (void **)p;
+    }
+    span->carved += carve;
+    span->used += carve;
+    got += carve;
+    if (span->free == NULL && span->carved == span->capacity) {
+      hz3_partial_remove(heap, span);
+      span = heap->partial[cls];
+    }
+  }
+  if (got == 0) return NULL;
+  *tail = NULL;
+  bin->head = head;
+  bin->count = got;
+pop:;
+  void *p = bin->head;
+  bin->head = *(void **)p;
+  bin->count--;
+  return p;
+}
+
+static inline void *hz3_heap_pop(hz3_heap *heap, unsigned cls) {
+  hz3_bin *bin = &heap->bins[cls];
+  void *p = bin->head;
+  if (hz_likely(p != NULL)) {
+    bin->head = *(void **)p;
+    bin->count--;
+    return p;
+  }
+  return hz3_refill(heap, cls);
+}
+
+/* ---- heaps and threads ---- */
+
+static void hz3_heap_set_limits(hz3_heap *heap) {
+  for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++)
+    heap->bins[cls].limit = hz_options.tcache ? hz3_classes[cls].tcache_limit : 0;
+}
+
+/* A fresh heap with a new slot; caller holds hz3_heaps_lock. */
+static hz3_heap *hz3_heap_create_locked(void) {
+  if (hz3_max_slot >= HZ3_OWNER_MAX) return NULL;
+  uint32_t slot = hz3_max_slot + 1;
+  hz3_heap ***dir_entry = &hz3_heap_dir[slot >> HZ3_DIR_BITS];
+  if (*dir_entry == NULL) {
+    hz3_heap **chunk = hz3_meta_alloc(sizeof(hz3_heap *) << HZ3_DIR_BITS);
+    if (chunk == NULL) return NULL;
+    __atomic_store_n(dir_entry, chunk, __ATOMIC_RELEASE);
+  }
+  hz3_heap *heap = hz3_meta_alloc(sizeof(hz3_heap));
+  if (heap == NULL) return NULL;
+  memset(heap, 0, sizeof(*heap));
+  heap->slot = slot;
+  hz3_heap_set_limits(heap);
+  __atomic_store_n(&(*dir_entry)[slot & ((1u << HZ3_DIR_BITS) - 1)], heap, __ATOMIC_RELEASE);
+  hz3_max_slot = slot;
+  return heap;
+}
+
+static hz3_heap *hz3_heap_attach(void) {
+  hz_lock_acquire(&hz3_heaps_lock);
+  hz3_heap *heap = hz3_parked;
+  bool adopted = heap != NULL;
+  if (adopted) hz3_parked = heap->next_free;
+  else heap = hz3_heap_create_locked();
+  if (heap != NULL) {
+    heap->live = 1;
+    heap->next_free = NULL;
+    hz3_live_count++;
+  }
+  hz_lock_release(&hz3_heaps_lock);
+  if (heap == NULL) return NULL;
+  hz3_tls_heap = heap;
+  hz3_tls_state = HZ3_THREAD_ATTACHED;
+  /* May allocate (keys past 32): the heap is already in place for that. */
+  pthread_setspecific(hz3_exit_key, heap);
+  hz_stat_add(HZ_STAT_THREADS_STARTED, 1);
+  if (adopted) hz_stat_add(HZ_STAT_HEAPS_ADOPTED, 1);
+  return heap;
+}
+
+/* Everything the heap holds in caches goes back to its spans. */
+static void hz3_heap_flush(hz3_heap *heap) {
+  hz3_outbox_flush_all(heap);
+  hz3_collect(heap, false);
+  for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) hz3_bin_drain(heap, cls);
+  hz3_release_empty_spans(heap);
+}
+
+/* pthread key destructor: runs at thread exit with the thread's heap. */
+static void hz3_thread_exit(void *arg) {
+  hz3_heap *heap = arg;
+  if (heap == NULL || heap != hz3_tls_heap) return;
+  hz3_heap_flush(heap);
+  hz3_tls_heap = (hz3_heap *)&hz3_heap_empty;
+  hz3_tls_state = HZ3_THREAD_EXITED;
+  hz_lock_acquire(&hz3_heaps_lock);
+  heap->live = 0;
+  heap->next_free = hz3_parked;
+  hz3_parked = heap;
+  hz3_live_count--;
+  hz_lock_release(&hz3_heaps_lock);
+  hz_stat_add(HZ_STAT_THREADS_EXITED, 1);
+}
+
+void hz3_heaps_init(void) {
+  pthread_key_create(&hz3_exit_key, hz3_thread_exit);
+}
+
+static hz_cold void *hz3_shared_alloc(unsigned cls) {
+  hz_lock_acquire(&hz3_shared_lock);
+  if (hz3_shared_heap == NULL) {
+    hz_lock_acquire(&hz3_heaps_lock);
+    hz3_shared_heap = hz3_heap_create_locked();
+    hz_lock_release(&hz3_heaps_lock);
+  }
+  void *p = hz3_shared_heap ? hz3_heap_pop(hz3_shared_heap, cls) : NULL;
+  hz_lock_release(&hz3_shared_lock);
+  return p;
+}
+
+/* The calling thread's heap, attaching one on first use; NULL when the thread
+ * has exited (or no heap can be made) and must use the shared paths. */
+static hz3_heap *hz3_current_heap(void) {
+  hz3_heap *heap = hz3_tls_heap;
+  if (hz_likely(heap->slot != HZ3_OWNER_NONE)) return heap;
+  if (hz3_tls_state == HZ3_THREAD_EXITED) return NULL;
+  return hz3_heap_attach();
+}
+
+void *hz3_alloc_slow(unsigned cls) {
+  hz3_heap *heap = hz3_current_heap();
+  if (heap == NULL) return hz3_shared_alloc(cls);
+  return hz3_refill(heap, cls);
+}
+
+void *hz3_alloc_class(unsigned cls) {
+  hz3_heap *heap = hz3_current_heap();
+  if (heap == NULL) return hz3_shared_alloc(cls);
+  return hz3_heap_pop(heap, cls);
+}
+
+bool hz3_free_slow(void *p) {
+  if (!hz3_in_arena(p)) return false;
+  uint32_t tag = hz3_tags[hz3_tag_index(p)];
+  if (tag == 0) {
+    /* Inside our arena but not allocated (double free, interior pointer of
+     * a released span): never hand it to another allocator. */
+    hz_stat_add(HZ_STAT_INVALID_FREES, 1);
+    return true;
+  }
+  if ((tag & 0xFFu) == HZ3_TAG_LARGE) {
+    hz3_large_free(p);
+    return true;
+  }
+  uint32_t owner = tag >> HZ3_OWNER_SHIFT;
+  hz3_heap *heap = hz3_current_heap();
+  if (heap == NULL) {
+    hz3_inbox_push(owner, p, p, 1);
+  } else if (owner == heap->slot) {
+    hz3_bin *bin = &heap->bins[tag & 0xFFu];
+    *(void **)p = bin->head;
+    bin->head = p;
+    if (++bin->count > bin->limit) hz3_bin_overflow(heap, tag & 0xFFu);
+  } else {
+    hz3_free_remote(heap, p, owner);
+  }
+  return true;
+}
+
+/* ---- trim, introspection, fork ---- */
+
+bool hz3_heaps_trim(void) {
+  hz3_heap *heap = hz3_tls_heap;
+  if (heap->slot != HZ3_OWNER_NONE) hz3_heap_flush(heap);
+  hz_lock_acquire(&hz3_heaps_lock);
+  for (hz3_heap *parked = hz3_parked; parked != NULL; parked = parked->next_free)
+    hz3_heap_flush(parked);
+  hz_lock_release(&hz3_heaps_lock);
+  hz_lock_acquire(&hz3_shared_lock);
+  if (hz3_shared_heap != NULL) hz3_heap_flush(hz3_shared_heap);
+  hz_lock_release(&hz3_shared_lock);
+  return true;
+}
+
+uint64_t hz3_heaps_live(void) { return hz3_live_count; }
+
+void hz3_heaps_lock_all(void) {
+  hz_lock_acquire(&hz3_shared_lock);
+  hz_lock_acquire(&hz3_heaps_lock);
+}
+
+void hz3_heaps_unlock_all(void) {
+  hz_lock_release(&hz3_heaps_lock);
+  hz_lock_release(&hz3_shared_lock);
+}
+
+/* In the child only the forking thread exists. Heaps of the other threads
+ * stay marked live and are never reused there: their caches may have been
+ * mid-update when the fork happened. Their objects can still be freed (they
+ * go to those heaps' inboxes); only that memory is not recycled in the child. */
+void hz3_heaps_after_fork_child(void) {
+  hz_lock_reset(&hz3_heaps_lock);
+  hz_lock_reset(&hz3_shared_lock);
+  hz3_live_count = hz3_tls_heap->slot != HZ3_OWNER_NONE ? 1 : 0;
+}

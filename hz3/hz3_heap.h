@@ -1,0 +1,67 @@
+/* hz3 thread heaps: per-class thread caches, the spans each heap owns, and
+ * the remote-free machinery between heaps.
+ *
+ * A heap is the whole allocation state of one thread and is named by its slot
+ * number, which is also the owner field of every tag of its spans. When the
+ * thread exits the heap is flushed and parked on a free list with its slot;
+ * the next new thread adopts it, pending remote frees included. So slots are
+ * recycled, there is no thread limit, and a dead thread's pages are reused
+ * instead of leaked. */
+#ifndef HZ3_HEAP_H
+#define HZ3_HEAP_H
+
+#include "hz3_arena.h"
+#include "hz3_classes.h"
+
+/* A thread cache list for one class. */
+typedef struct hz3_bin {
+  void *head;
+  uint32_t count;
+  uint32_t limit;   /* flush when count exceeds this (0: caching off) */
+} hz3_bin;
+
+/* Remote frees bound for one owner, pushed with one atomic when full. */
+typedef struct hz3_outbox {
+  void *head;
+  void *tail;
+  uint32_t owner;
+  uint32_t count;
+} hz3_outbox;
+
+typedef struct hz3_heap {
+  uint32_t slot;                        /* owner id in tags; HZ3_OWNER_NONE for the empty heap */
+  uint32_t live;                        /* a thread owns this heap now */
+  hz3_bin bins[HZ3_CLASS_COUNT];
+  hz3_span *partial[HZ3_CLASS_COUNT];   /* spans with free objects, per class */
+  hz3_outbox outbox[HZ3_OUTBOX_LANES];
+  uint32_t outbox_objects;
+  struct hz3_heap *next_free;           /* on the parked-heap list */
+  /* Written by other threads: keep it off the owner's cache lines. */
+  _Alignas(64) _Atomic(void *) inbox;
+  char pad[64 - sizeof(void *)];
+} hz3_heap;
+
+/* The calling thread's heap; points at a read-only empty heap until the
+ * thread's first slow path, so "no heap yet" costs the fast path nothing. */
+extern __thread hz3_heap *hz3_tls_heap;
+
+void hz3_heaps_init(void);
+
+/* Slow paths behind the inline fast paths. */
+void *hz3_alloc_slow(unsigned cls);
+bool hz3_free_slow(void *p);
+void hz3_bin_overflow(hz3_heap *heap, unsigned cls);
+void hz3_free_remote(hz3_heap *heap, void *p, uint32_t owner);
+
+/* Pops one object of `cls` for the calling thread (any path). */
+void *hz3_alloc_class(unsigned cls);
+
+/* Gives back what thread caches and parked heaps hold; true if any. */
+bool hz3_heaps_trim(void);
+uint64_t hz3_heaps_live(void);
+
+void hz3_heaps_lock_all(void);
+void hz3_heaps_unlock_all(void);
+void hz3_heaps_after_fork_child(void);
+
+#endif

@@ -1,0 +1,225 @@
+#include "hz3_large.h"
+#include "hz3_arena.h"
+#include "hz_options.h"
+#include "hz_os.h"
+#include "hz_stats.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define HZ3_LARGE_CACHE_ENTRIES 64
+
+typedef struct hz3_large_cached {
+  uint64_t slot;
+  uint64_t bytes;
+  uint64_t freed_ms;
+} hz3_large_cached;
+
+static uint64_t *hz3_large_bytes;   /* mapped bytes, indexed by first slot */
+static hz_lock hz3_large_cache_lock = HZ_LOCK_INIT;
+static hz3_large_cached hz3_large_cache[HZ3_LARGE_CACHE_ENTRIES];
+static unsigned hz3_large_cache_count;
+static uint64_t hz3_large_cache_total;
+static _Atomic uint64_t hz3_large_live;
+
+bool hz3_large_init(void) {
+  size_t slots = hz3_arena_size >> HZ3_SLOT_SHIFT;
+  hz3_large_bytes = hz_os_map(slots * sizeof(uint64_t), NULL);
+  return hz3_large_bytes != NULL;
+}
+
+/* Rounds to four steps per power of two (pages at least), so freed blocks
+ * fit later requests of similar size. */
+static size_t hz3_large_round(size_t size) {
+  size_t page = hz_os_page_size();
+  unsigned log2 = 63u - (unsigned)__builtin_clzll((unsigned long long)size);
+  size_t step = ((size_t)1 << log2) / 4;
+  if (step < page) step = page;
+  size_t rounded = (size + step - 1) & ~(step - 1);
+  return rounded < size ? 0 : rounded;
+}
+
+static size_t hz3_slots_for(size_t bytes) {
+  return (bytes + HZ3_SLOT_SIZE - 1) >> HZ3_SLOT_SHIFT;
+}
+
+static void hz3_large_publish(void *p, size_t bytes) {
+  uint64_t slot = hz3_slot_of(p);
+  hz3_large_bytes[slot] = bytes;
+  hz3_tags[hz3_tag_index(p)] = HZ3_TAG_LARGE;
+  atomic_fetch_add_explicit(&hz3_large_live, bytes, memory_order_relaxed);
+}
+
+static void hz3_large_unmap(uint64_t slot, uint64_t bytes) {
+  hz3_slots_unmap(slot, hz3_slots_for(bytes), bytes);
+}
+
+/* Takes a cached block that can become `bytes` long in place. */
+static void *hz3_large_from_cache(size_t bytes, uint64_t align_slots) {
+  if (hz3_large_cache_count == 0) return NULL;
+  hz_lock_acquire(&hz3_large_cache_lock);
+  int best = -1;
+  for (unsigned i = 0; i < hz3_large_cache_count; i++) {
+    hz3_large_cached *c = &hz3_large_cache[i];
+    if (c->slot % align_slots != 0) continue;
+    if (hz3_slots_for(c->bytes) < hz3_slots_for(bytes)) continue;
+    if (c->bytes == bytes) {
+      best = (int)i;
+      break;
+    }
+    if (best < 0) best = (int)i;
+  }
+  hz3_large_cached taken = {0, 0, 0};
+  if (best >= 0) {
+    taken = hz3_large_cache[best];
+    hz3_large_cache[best] = hz3_large_cache[--hz3_large_cache_count];
+    hz3_large_cache_total -= taken.bytes;
+  }
+  hz_lock_release(&hz3_large_cache_lock);
+  if (best < 0) return NULL;
+  void *p = hz3_slot_addr(taken.slot);
+  if (taken.bytes != bytes) {
+    /* Same slot run, other length: resize in place (never moves). */
+    if (mremap(p, taken.bytes, bytes, 0) == MAP_FAILED) {
+      hz3_large_unmap(taken.slot, taken.bytes);
+      return NULL;
+    }
+  }
+  hz_stat_add(HZ_STAT_LARGE_CACHE_HITS, 1);
+  return p;
+}
+
+void *hz3_large_alloc(size_t size, size_t align, bool *fresh) {
+  size_t bytes = hz3_large_round(size);
+  if (bytes == 0) return NULL;
+  uint64_t align_slots = align > HZ3_SLOT_SIZE ? align >> HZ3_SLOT_SHIFT : 1;
+  int saved = errno;
+  void *p = hz3_large_from_cache(bytes, align_slots);
+  *fresh = false;
+  if (p == NULL) {
+    hz3_large_purge(false);
+    uint64_t slot;
+    p = hz3_slots_map(hz3_slots_for(bytes), bytes, align_slots, &slot);
+    if (p == NULL && hz3_large_cache_total != 0) {
+      hz3_large_purge(true);  /* out of memory: the cache goes first */
+      p = hz3_slots_map(hz3_slots_for(bytes), bytes, align_slots, &slot);
+    }
+    if (p == NULL) {
+      errno = saved;
+      return NULL;
+    }
+    *fresh = true;
+  }
+  errno = saved;
+  hz3_large_publish(p, bytes);
+  hz_stat_add(HZ_STAT_LARGE_ALLOCS, 1);
+  return p;
+}
+
+size_t hz3_large_usable(const void *p) {
+  return hz3_large_bytes[hz3_slot_of(p)];
+}
+
+void hz3_large_free(void *p) {
+  uint64_t slot = hz3_slot_of(p);
+  uint64_t bytes = hz3_large_bytes[slot];
+  hz3_tags[hz3_tag_index(p)] = 0;  /* a second free now lands on tag 0: ignored */
+  atomic_fetch_sub_explicit(&hz3_large_live, bytes, memory_order_relaxed);
+  hz_stat_add(HZ_STAT_LARGE_FREES, 1);
+  uint64_t cap = (uint64_t)hz_options.large_cache_mb << 20;
+  if (bytes <= cap / 4 && hz_options.purge_delay_ms != 0) {
+    hz_lock_acquire(&hz3_large_cache_lock);
+    /* Make room: evict the oldest entries past the count or byte bound. */
+    while (hz3_large_cache_count > 0 &&
+           (hz3_large_cache_count == HZ3_LARGE_CACHE_ENTRIES || hz3_large_cache_total + bytes > cap)) {
+      hz3_large_cached old = hz3_large_cache[0];
+      memmove(&hz3_large_cache[0], &hz3_large_cache[1],
+              (hz3_large_cache_count - 1) * sizeof(hz3_large_cached));
+      hz3_large_cache_count--;
+      hz3_large_cache_total -= old.bytes;
+      hz_lock_release(&hz3_large_cache_lock);
+      hz3_large_unmap(old.slot, old.bytes);
+      hz_lock_acquire(&hz3_large_cache_lock);
+    }
+    hz3_large_cache[hz3_large_cache_count++] = (hz3_large_cached){slot, bytes, hz_os_now_ms()};
+    hz3_large_cache_total += bytes;
+    hz_lock_release(&hz3_large_cache_lock);
+    hz3_large_purge(false);
+    return;
+  }
+  hz3_large_unmap(slot, bytes);
+}
+
+void *hz3_large_realloc(void *p, size_t size) {
+  uint64_t slot = hz3_slot_of(p);
+  uint64_t old_bytes = hz3_large_bytes[slot];
+  size_t bytes = hz3_large_round(size);
+  if (bytes == 0) return NULL;
+  if (bytes == old_bytes) return p;
+  if (hz3_slots_for(bytes) <= hz3_slots_for(old_bytes)) {
+    /* Shrinking, or growing inside the slot run we already own. */
+    int saved = errno;
+    if (mremap(p, old_bytes, bytes, 0) != MAP_FAILED) {
+      hz3_large_bytes[slot] = bytes;
+      atomic_fetch_add_explicit(&hz3_large_live, bytes - old_bytes, memory_order_relaxed);
+      return p;
+    }
+    errno = saved;
+  }
+  /* Move: a new block, then let the kernel move the pages instead of copying. */
+  bool fresh;
+  void *q = hz3_large_alloc(size, 0, &fresh);
+  if (q == NULL) return NULL;
+  size_t new_bytes = hz3_large_bytes[hz3_slot_of(q)];
+  int saved = errno;
+  void *moved = mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, q);
+  errno = saved;
+  if (moved == q) {
+    /* The old range is gone; release its slots and the bookkeeping. */
+    hz3_tags[hz3_tag_index(p)] = 0;
+    atomic_fetch_sub_explicit(&hz3_large_live, old_bytes, memory_order_relaxed);
+    hz3_slots_unmap(slot, hz3_slots_for(old_bytes), 0);
+    hz_stat_add(HZ_STAT_OS_UNMAPPED, old_bytes);
+    hz_stat_add(HZ_STAT_LARGE_FREES, 1);
+    return q;
+  }
+  memcpy(q, p, old_bytes < size ? old_bytes : size);
+  hz3_large_free(p);
+  return q;
+}
+
+size_t hz3_large_purge(bool force) {
+  if (hz3_large_cache_count == 0) return 0;
+  uint64_t now = hz_os_now_ms();
+  int64_t delay = hz_options.purge_delay_ms;
+  size_t released = 0;
+  for (;;) {
+    hz3_large_cached victim = {0, 0, 0};
+    hz_lock_acquire(&hz3_large_cache_lock);
+    for (unsigned i = 0; i < hz3_large_cache_count; i++) {
+      hz3_large_cached *c = &hz3_large_cache[i];
+      if (force || (delay >= 0 && now - c->freed_ms >= (uint64_t)delay)) {
+        victim = *c;
+        hz3_large_cache[i] = hz3_large_cache[--hz3_large_cache_count];
+        hz3_large_cache_total -= victim.bytes;
+        break;
+      }
+    }
+    hz_lock_release(&hz3_large_cache_lock);
+    if (victim.bytes == 0) break;
+    hz3_large_unmap(victim.slot, victim.bytes);
+    released += victim.bytes;
+  }
+  return released;
+}
+
+uint64_t hz3_large_live_bytes(void) {
+  return atomic_load_explicit(&hz3_large_live, memory_order_relaxed);
+}
+
+uint64_t hz3_large_cached_bytes(void) { return hz3_large_cache_total; }
+
+void hz3_large_lock(void) { hz_lock_acquire(&hz3_large_cache_lock); }
+void hz3_large_unlock(void) { hz_lock_release(&hz3_large_cache_lock); }
+void hz3_large_reset_lock(void) { hz_lock_reset(&hz3_large_cache_lock); }

@@ -1,0 +1,131 @@
+/* hz3's side of the line contract (common/hz_line.h): initialisation, the
+ * calls the fast paths fall back to, and the rarer entry points. */
+#include "hz_line.h"
+#include "hz_line_fast.h"
+#include "hz3_large.h"
+#include "hz_options.h"
+
+#include <string.h>
+
+static _Atomic int hz3_ready;
+static hz_lock hz3_init_lock = HZ_LOCK_INIT;
+
+static hz_cold void hz3_init_slow(void) {
+  hz_lock_acquire(&hz3_init_lock);
+  if (atomic_load_explicit(&hz3_ready, memory_order_relaxed)) {
+    hz_lock_release(&hz3_init_lock);
+    return;
+  }
+  /* Nothing below allocates: we are the allocator and not ready yet. */
+  hz_options_init();
+  hz3_classes_init(hz_options.tcache ? hz_options.tcache_scale : 0);
+  if (!hz3_arena_init() || !hz3_large_init()) {
+    hz3_arena_size = 0;  /* no arena: every allocation fails with ENOMEM */
+  }
+  hz3_heaps_init();
+  atomic_store_explicit(&hz3_ready, 1, memory_order_release);
+  hz_lock_release(&hz3_init_lock);
+  hz_shim_process_init();  /* may allocate (pthread_atfork): we are ready now */
+}
+
+void hz_line_init(void) {
+  if (hz_unlikely(!atomic_load_explicit(&hz3_ready, memory_order_acquire))) hz3_init_slow();
+}
+
+void *hz3_malloc_miss(size_t size) {
+  hz_line_init();
+  return hz3_alloc_slow(hz3_class_of(size));
+}
+
+void *hz3_malloc_large(size_t size) {
+  hz_line_init();
+  bool fresh;
+  return hz3_large_alloc(size, 0, &fresh);
+}
+
+void *hz_line_calloc(size_t size) {
+  if (size <= HZ3_CLASS_MAX_SIZE) {
+    void *p = hz_line_malloc(size);
+    if (p != NULL) memset(p, 0, size);
+    return p;
+  }
+  hz_line_init();
+  bool fresh;
+  void *p = hz3_large_alloc(size, 0, &fresh);
+  if (p != NULL && !fresh) memset(p, 0, size);  /* fresh OS pages are already zero */
+  return p;
+}
+
+void *hz_line_aligned(size_t align, size_t size) {
+  hz_line_init();
+  if (align <= HZ3_UNIT_SIZE && size <= HZ3_CLASS_MAX_SIZE) {
+    /* Spans start unit-aligned, so objects of a class whose size is a
+     * multiple of `align` are all aligned; powers of two are classes. */
+    unsigned cls = hz3_class_of(size);
+    while (cls < HZ3_CLASS_COUNT && hz3_classes[cls].size % align != 0) cls++;
+    if (cls < HZ3_CLASS_COUNT) return hz3_alloc_class(cls);
+  }
+  bool fresh;
+  return hz3_large_alloc(size ? size : 1, align, &fresh);
+}
+
+size_t hz_line_usable_size(const void *p) {
+  if (!hz3_in_arena(p)) return 0;
+  uint32_t tag = hz3_tags[hz3_tag_index(p)];
+  if (tag == 0) return 0;
+  unsigned cls = tag & 0xFFu;
+  return cls == HZ3_TAG_LARGE ? hz3_large_usable(p) : hz3_classes[cls].size;
+}
+
+bool hz_line_claims(const void *p) { return hz3_in_arena(p); }
+
+void *hz_line_realloc(void *p, size_t usable, size_t size) {
+  bool large = (hz3_tags[hz3_tag_index(p)] & 0xFFu) == HZ3_TAG_LARGE;
+  if (large && size > HZ3_CLASS_MAX_SIZE) return hz3_large_realloc(p, size);
+  /* In place when it fits without wasting more than half the block. */
+  if (!large && size <= usable && (size > usable / 2 || usable <= 256)) return p;
+  void *q = hz_line_malloc(size);
+  if (q == NULL) return NULL;
+  memcpy(q, p, usable < size ? usable : size);
+  hz_line_free(p);
+  return q;
+}
+
+bool hz_line_trim(size_t pad) {
+  (void)pad;
+  if (!atomic_load_explicit(&hz3_ready, memory_order_acquire)) return false;
+  hz3_heaps_trim();
+  size_t released = hz3_arena_purge(true) + hz3_large_purge(true);
+  return released != 0;
+}
+
+void hz_line_get_usage(hz_line_usage *usage) {
+  memset(usage, 0, sizeof(*usage));
+  if (!atomic_load_explicit(&hz3_ready, memory_order_acquire)) return;
+  uint64_t mapped, in_use, free_bytes;
+  hz3_arena_usage(&mapped, &in_use, &free_bytes);
+  uint64_t large = hz3_large_live_bytes(), cached = hz3_large_cached_bytes();
+  usage->mapped_bytes = mapped + large + cached;
+  usage->in_use_bytes = in_use + large;
+  usage->large_bytes = large;
+  usage->free_bytes = free_bytes + cached;
+  usage->threads_live = hz3_heaps_live();
+}
+
+void hz_line_fork_prepare(void) {
+  hz3_heaps_lock_all();
+  hz3_large_lock();
+  hz3_arena_lock_all();
+}
+
+void hz_line_fork_parent(void) {
+  hz3_arena_unlock_all();
+  hz3_large_unlock();
+  hz3_heaps_unlock_all();
+}
+
+void hz_line_fork_child(void) {
+  hz3_arena_reset_locks();
+  hz3_large_reset_lock();
+  hz3_heaps_after_fork_child();
+}

@@ -1,0 +1,49 @@
+/* hz3 fast paths, inlined into the shared shim's malloc and free.
+ *
+ * malloc: size -> class (one table load), pop the thread cache list.
+ * free:   one range check, one tag load; if the tag's owner is this thread's
+ *         heap, push on the thread cache list. Everything else (empty cache,
+ *         full cache, remote owner, large block, not ours, no heap yet) is one
+ *         call into the slow path. */
+#ifndef HZ3_LINE_FAST_H
+#define HZ3_LINE_FAST_H
+
+#include "hz3_heap.h"
+#include "hz_atomic.h"
+
+void *hz3_malloc_miss(size_t size);
+void *hz3_malloc_large(size_t size);
+
+static inline void *hz_line_malloc(size_t size) {
+  if (hz_likely(size <= HZ3_CLASS_MAX_SIZE)) {
+    unsigned cls = hz3_class_of(size);
+    hz3_bin *bin = &hz3_tls_heap->bins[cls];
+    void *p = bin->head;
+    if (hz_likely(p != NULL)) {
+      bin->head = *(void **)p;
+      bin->count--;
+      return p;
+    }
+    return hz3_malloc_miss(size);  /* recomputes the class: tables may be unset before init */
+  }
+  return hz3_malloc_large(size);
+}
+
+static inline bool hz_line_free(void *p) {
+  uintptr_t offset = (uintptr_t)p - hz3_arena_base;
+  hz3_heap *heap = hz3_tls_heap;
+  if (hz_likely(offset < hz3_arena_size)) {
+    uint32_t tag = hz3_tags[offset >> HZ3_UNIT_SHIFT];
+    if (hz_likely((tag >> HZ3_OWNER_SHIFT) == heap->slot)) {
+      unsigned cls = tag & 0xFFu;
+      hz3_bin *bin = &heap->bins[cls];
+      *(void **)p = bin->head;
+      bin->head = p;
+      if (hz_unlikely(++bin->count > bin->limit)) hz3_bin_overflow(heap, cls);
+      return true;
+    }
+  }
+  return hz3_free_slow(p);
+}
+
+#endif
