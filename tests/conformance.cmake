@@ -5,3 +5,9 @@ hz_suite_test(conformance_api
   SOURCES conformance/test_api.c
   LABELS conformance
   TIMEOUT 120)
+
+# All 20 replaceable operator new/delete functions, bad_alloc, new_handler.
+hz_suite_test(conformance_cxx
+  SOURCES conformance/test_cxx.cpp
+  LABELS conformance
+  TIMEOUT 60)
