@@ -284,14 +284,7 @@ hz_export int mallopt(int param, int value) {
 hz_export void malloc_stats(void) { hz_stats_print(2); }
 
 hz_export int malloc_info(int options, FILE *fp) {
-  if (options != 0) {
-    errno = EINVAL;
-    return -1;
-  }
-  if (fp == NULL) {
-    errno = EINVAL;
-    return -1;
-  }
+  if (options != 0 || fp == NULL) return EINVAL;  /* glibc returns the code */
   hz_line_usage u;
   hz_line_get_usage(&u);
   fprintf(fp,
