@@ -11,3 +11,9 @@ hz_suite_test(conformance_cxx
   SOURCES conformance/test_cxx.cpp
   LABELS conformance
   TIMEOUT 60)
+
+# Out of memory under RLIMIT_AS: clean ENOMEM failures and recovery.
+hz_suite_test(conformance_oom
+  SOURCES conformance/test_oom.c
+  LABELS conformance oom
+  TIMEOUT 60)
