@@ -17,3 +17,10 @@ hz_suite_test(conformance_oom
   SOURCES conformance/test_oom.c
   LABELS conformance oom
   TIMEOUT 60)
+
+# The DSO's dynamic symbol table: the full malloc surface, nothing else but
+# hz_*, and no libstdc++ dependency.
+hz_suite_script(conformance_exports
+  SCRIPT conformance/test_exports.sh
+  LABELS conformance
+  TIMEOUT 30)
