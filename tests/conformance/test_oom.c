@@ -199,6 +199,7 @@ int main(void) {
   impossible_requests(n1 ? big[0] : NULL, MiB, "after 1 MiB phase");
   CHECK(damaged(big, n1, MiB) == 0, "1 MiB blocks damaged");
   free_all(big, n1);
+  printf("   VmSize after freeing the 1 MiB blocks: %ld KiB\n", vm_size_kib());
   {
     void *p = malloc(MiB);
     CHECK(p != NULL, "malloc(1 MiB) after freeing the 1 MiB phase");
@@ -215,6 +216,7 @@ int main(void) {
   impossible_requests(n2 ? mid[n2 / 2] : NULL, 64 * KiB, "after 64 KiB phase");
   CHECK(damaged(mid, n2, 64 * KiB) == 0, "64 KiB blocks damaged");
   free_all(mid, n2);
+  printf("   VmSize after freeing the 64 KiB blocks: %ld KiB\n", vm_size_kib());
   {
     void *p = malloc(64 * KiB), *q = malloc(MiB);
     CHECK(p != NULL && q != NULL, "malloc after freeing the 64 KiB phase: %p %p", p, q);
@@ -233,6 +235,7 @@ int main(void) {
   impossible_requests(n3 ? small[n3 - 1] : NULL, 100, "after 100-byte phase");
   CHECK(damaged(small, n3, 100) == 0, "100-byte blocks damaged");
   free_all(small, n3);
+  printf("   VmSize after freeing the 100-byte blocks: %ld KiB\n", vm_size_kib());
 
   /* Recovery: everything freed is usable again, for other size classes too. */
   {
