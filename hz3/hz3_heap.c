@@ -171,6 +171,8 @@ static void hz3_bin_drain(hz3_heap *heap, unsigned cls) {
   }
 }
 
+static void hz3_heap_flush(hz3_heap *heap);
+
 /* Fills an empty bin from the heap's spans (new span if none) and pops one. */
 static void *hz3_refill(hz3_heap *heap, unsigned cls) {
   hz3_bin *bin = &heap->bins[cls];
@@ -185,9 +187,17 @@ static void *hz3_refill(hz3_heap *heap, unsigned cls) {
   void *head = NULL;
   void **tail = &head;
   hz3_span *span = heap->partial[cls];
+  bool reclaimed = false;
   while (got < want) {
     if (span == NULL) {
       span = hz3_span_alloc(cls, heap->slot);
+      if (span == NULL && got == 0 && !reclaimed) {
+        /* Out of memory: give back every cached page, then try once more. */
+        hz3_oom_reclaim(heap);
+        reclaimed = true;
+        span = heap->partial[cls];
+        continue;
+      }
       if (span == NULL) break;
       hz3_partial_push(heap, span);
     }
@@ -376,13 +386,25 @@ bool hz3_free_slow(void *p) {
 
 /* ---- trim, introspection, fork ---- */
 
-bool hz3_heaps_trim(void) {
-  hz3_heap *heap = hz3_tls_heap;
-  if (heap->slot != HZ3_OWNER_NONE) hz3_heap_flush(heap);
+static void hz3_flush_parked(void) {
   hz_lock_acquire(&hz3_heaps_lock);
   for (hz3_heap *parked = hz3_parked; parked != NULL; parked = parked->next_free)
     hz3_heap_flush(parked);
   hz_lock_release(&hz3_heaps_lock);
+}
+
+void hz3_oom_reclaim(hz3_heap *heap) {
+  if (heap == NULL && hz3_tls_heap->slot != HZ3_OWNER_NONE) heap = hz3_tls_heap;
+  if (heap != NULL) hz3_heap_flush(heap);
+  hz3_flush_parked();
+  hz3_arena_purge(true);
+  hz3_large_purge(true);
+}
+
+bool hz3_heaps_trim(void) {
+  hz3_heap *heap = hz3_tls_heap;
+  if (heap->slot != HZ3_OWNER_NONE) hz3_heap_flush(heap);
+  hz3_flush_parked();
   hz_lock_acquire(&hz3_shared_lock);
   if (hz3_shared_heap != NULL) hz3_heap_flush(hz3_shared_heap);
   hz_lock_release(&hz3_shared_lock);

@@ -56,6 +56,11 @@ void hz3_free_remote(hz3_heap *heap, void *p, uint32_t owner);
 /* Pops one object of `cls` for the calling thread (any path). */
 void *hz3_alloc_class(unsigned cls);
 
+/* Out of memory: flushes `heap` (or the calling thread's), the parked heaps,
+ * and returns every free page and cached large block to the OS. The caller
+ * may hold `heap`'s lock but no other. */
+void hz3_oom_reclaim(hz3_heap *heap);
+
 /* Gives back what thread caches and parked heaps hold; true if any. */
 bool hz3_heaps_trim(void);
 uint64_t hz3_heaps_live(void);

@@ -1,5 +1,6 @@
 #include "hz3_large.h"
 #include "hz3_arena.h"
+#include "hz3_heap.h"
 #include "hz_options.h"
 #include "hz_os.h"
 #include "hz_stats.h"
@@ -101,8 +102,8 @@ void *hz3_large_alloc(size_t size, size_t align, bool *fresh) {
     hz3_large_purge(false);
     uint64_t slot;
     p = hz3_slots_map(hz3_slots_for(bytes), bytes, align_slots, &slot);
-    if (p == NULL && hz3_large_cache_total != 0) {
-      hz3_large_purge(true);  /* out of memory: the cache goes first */
+    if (p == NULL) {
+      hz3_oom_reclaim(NULL);  /* out of memory: give back all cached pages, retry once */
       p = hz3_slots_map(hz3_slots_for(bytes), bytes, align_slots, &slot);
     }
     if (p == NULL) {
