@@ -9,3 +9,4 @@ hz_suite_test(stress_outlive SOURCES stress/test_outlive.c LABELS stress TIMEOUT
 hz_suite_test(stress_churn SOURCES stress/test_churn.c LABELS stress TIMEOUT 90)
 hz_suite_test(stress_first_free SOURCES stress/test_first_free.c LABELS stress TIMEOUT 90)
 hz_suite_test(stress_tls_teardown SOURCES stress/test_tls_teardown.c LABELS stress TIMEOUT 90)
+hz_suite_test(stress_fork SOURCES stress/test_fork.c LABELS stress TIMEOUT 90)
