@@ -142,6 +142,29 @@ hz_describe_rc() {
   fi
 }
 
+# After a preloaded run died of a crash signal: rerun it under gdb (when
+# installed and HZ_PROGRAMS_GDB is not 0) and print the backtraces. Best
+# effort: gdb follows the first process only.
+hz_maybe_backtrace() { # rc cmd...
+  local rc=$1
+  shift
+  case "$rc" in
+    132|134|135|136|139) ;;  # SIGILL SIGABRT SIGBUS SIGFPE SIGSEGV
+    *) return 0 ;;
+  esac
+  if [[ "${HZ_PROGRAMS_GDB:-1}" == 0 ]] || ! hz_have gdb; then
+    return 0
+  fi
+  echo "    --- gdb backtrace of a rerun (HZ_PROGRAMS_GDB=0 disables):"
+  env -u LD_PRELOAD timeout -k 5 "$HZ_PROG_TIMEOUT" gdb -q -nx -batch \
+    -ex 'set pagination off' -ex 'set confirm off' \
+    -ex "set exec-wrapper env LD_PRELOAD=$HZ_LIB" \
+    -ex run -ex 'info registers rip' -ex 'thread apply all bt 25' \
+    --args "$@" </dev/null 2>&1 | grep -v -e '^\[New Thread' -e '^\[Thread debugging' \
+    -e '^Using host libthread_db' -e '^\[Detaching after' -e '^\[Inferior .* exited' |
+    head -n 80 | sed 's/^/    /' || true
+}
+
 # Print the start of a diff between two files, indented.
 hz_show_diff() {
   diff -u --label plain --label preload "$1" "$2" 2>&1 | head -n 40 | sed 's/^/    /' || true
@@ -214,6 +237,7 @@ hz_compare() {
       hz_show_diff "$d/a.err" "$d/b.err"
     fi
     hz_show_file "preloaded stderr" "$d/b.err"
+    hz_maybe_backtrace "$rc_b" "$@"
   fi
   rm -rf -- "$d"
 }
@@ -234,6 +258,7 @@ hz_check_pre() {
     echo "    command: $*"
     hz_show_file "preloaded stdout" "$d/out"
     hz_show_file "preloaded stderr" "$d/err"
+    hz_maybe_backtrace "$rc" "$@"
   else
     hz_pass "$name" "$(hz_elapsed "$t0")"
   fi
@@ -269,6 +294,7 @@ hz_compare_output() {
     echo "    command: ${b[*]}"
     hz_show_file "preloaded stdout" "$d/b.out"
     hz_show_file "preloaded stderr" "$d/b.err"
+    hz_maybe_backtrace "$rc_b" "${b[@]}"
   elif [[ ! -f "$pa" || ! -f "$pb" ]]; then
     hz_fail "$name" "output file missing ($(basename "$pa") or $(basename "$pb"))"
   elif ! cmp -s -- "$pa" "$pb"; then
