@@ -47,6 +47,11 @@ enum { ST_SMALL, ST_PAGE, ST_MEDIUM, ST_LARGE, ST_NBANDS };
 static const size_t st_band_lo[ST_NBANDS] = {1, 2049, 4097, 100 * 1024};
 static const size_t st_band_hi[ST_NBANDS] = {2048, 4096, 65536, 2 * 1024 * 1024};
 
+/* A few tests also use "huge" objects beyond the bands (several MiB: large
+ * blocks that span more than one 4 MiB arena slot in hz3). */
+#define ST_HUGE_LO (((size_t)4 << 20) - 65536)
+#define ST_HUGE_HI ((size_t)9 << 20)
+
 /* ---- random numbers (xorshift64*) ---------------------------------------- */
 typedef struct {
   uint64_t s;
@@ -240,7 +245,7 @@ static inline void *st_hdr_alloc(size_t size, uint64_t id, const char *what) {
 /* Verifies a self-describing object; returns its size, 0 if corrupt. */
 static inline size_t st_hdr_verify(const void *p, const char *what) {
   uint64_t size = ((const st_u64 *)p)[0], id = ((const st_u64 *)p)[1];
-  if (size < ST_HDR_MIN || size > st_band_hi[ST_LARGE]) {
+  if (size < ST_HDR_MIN || size > ST_HUGE_HI) {
     ST_FAIL("%s: object %p has a corrupt header (size field %llu, id %llu)", what, p,
           (unsigned long long)size, (unsigned long long)id);
     return 0;

@@ -6,6 +6,7 @@
  *   - realloc of a dead thread's object (grow or shrink),
  *   - malloc_usable_size of a dead thread's object (then write all of it),
  *   - free(NULL) first, then a dead thread's object.
+ * Sizes run from 1 byte to 2 MiB, plus a few huge ones (4..9 MiB).
  * Then a storm: several new threads released together, each starting with
  * frees of the same dead thread's objects.
  *
@@ -23,7 +24,7 @@ static size_t sizes[MAX_SIZES];
 static int nsizes;
 
 static void add_size(size_t s) {
-  if (s < 1 || s > st_band_hi[ST_LARGE] || nsizes == MAX_SIZES) return;
+  if (s < 1 || s > ST_HUGE_HI || nsizes == MAX_SIZES) return;
   for (int i = 0; i < nsizes; i++)
     if (sizes[i] == s) return;
   sizes[nsizes++] = s;
@@ -59,6 +60,13 @@ static void build_sizes(void) {
   add_size(100 * 1024);
   add_size(st_band_hi[ST_LARGE] - 1);
   add_size(st_band_hi[ST_LARGE]);
+  /* a few huge sizes (blocks spanning several 4 MiB arena slots in hz3) */
+  add_size(((size_t)4 << 20) - 1);
+  add_size((size_t)4 << 20);
+  add_size(((size_t)4 << 20) + 1);
+  add_size(((size_t)6 << 20) + 123);
+  add_size(((size_t)8 << 20) + 1);
+  add_size(ST_HUGE_HI);
   qsort(sizes, (size_t)nsizes, sizeof sizes[0], cmp_size);
 }
 
@@ -186,7 +194,7 @@ static void phase_sweep(long reps) {
       for (int k = 0; k < 4; k++) {
         jobs[k] = (job){&d, k * per, (k + 1) * per, 0, {0, 0}};
         jobs[k].rsize = (si + k) % 2 ? s * 2 + 1 : s / 2 + 1;
-        if (jobs[k].rsize > st_band_hi[ST_LARGE]) jobs[k].rsize = st_band_hi[ST_LARGE] / 2;
+        if (jobs[k].rsize > ST_HUGE_HI) jobs[k].rsize = s / 2 + 1;
       }
       jobs[3].to = d.n;
       run_thread(first_free, &jobs[0]);

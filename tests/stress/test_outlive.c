@@ -8,7 +8,8 @@
  *    each thread takes random objects (owned by live or dead threads),
  *    verifies them, frees some, reallocs some and puts them back, leaves
  *    some untouched, adds new ones, churns locally and exits.
- * 3. large and huge: threads allocate 100 KiB..2 MiB objects and exit;
+ * 3. large and huge: threads allocate 100 KiB..2 MiB (and a few 4..9 MiB)
+ *    objects and exit;
  *    another thread reallocs them, a third frees them.
  * 4. detached threads: detached threads allocate and exit; main frees.
  * The main thread frees whatever is left at the end.
@@ -252,6 +253,7 @@ static void *big_alloc(void *arg) {
   st_rng_init(&r, 11000 + (uint64_t)round);
   for (int i = 0; i < BIG_N; i++) {
     size_t sz = i % 4 == 0 ? st_size_in_band(&r, ST_MEDIUM) : st_size_in_band(&r, ST_LARGE);
+    if (i == BIG_N - 1) sz = (size_t)st_range(&r, ST_HUGE_LO, ST_HUGE_HI); /* multi-slot */
     uint64_t id = ((uint64_t)(2000 + round) << 32) + (uint64_t)i;
     big[i] = (st_obj){st_alloc(sz, id, "big alloc"), sz, id};
   }
@@ -265,6 +267,7 @@ static void *big_realloc(void *arg) {
   for (int i = 0; i < BIG_N; i++) {
     if (!big[i].p) continue;
     size_t ns = st_below(&r, 3) == 0 ? st_size(&r, 0) : st_size_in_band(&r, ST_LARGE);
+    if (i == BIG_N - 2) ns = (size_t)st_range(&r, ST_HUGE_LO, ST_HUGE_HI); /* grow to multi-slot */
     uint64_t nid = ((uint64_t)(3000 + round) << 32) + (uint64_t)i;
     big[i] = (st_obj){st_realloc(big[i].p, big[i].size, big[i].id, ns, nid, "big realloc"), ns,
                       nid};

@@ -8,7 +8,8 @@
  *    a lock-free SPSC ring; each thread verifies and frees (or reallocs then
  *    frees) what its neighbour allocated.
  * 3. remote realloc: owners keep allocating while other threads grow, shrink
- *    and move their objects with realloc across all bands.
+ *    and move their objects with realloc across all bands (and now and then
+ *    into a huge 4..9 MiB block).
  * 4. shared slots (xmalloc/larson style): threads swap their fresh objects
  *    into random slots of a shared table and free whatever they swapped out.
  *
@@ -345,6 +346,7 @@ static void *rr_reallocer(void *arg) {
         default: ns = st_size(&r, 30); break;                             /* any band */
       }
       if (ns > st_band_hi[ST_LARGE]) ns = st_band_hi[ST_LARGE];
+      if (i == (int)(round % RR_OBJS)) ns = (size_t)st_range(&r, ST_HUGE_LO, ST_HUGE_HI);
       void *q = st_realloc(o->p, o->size, o->id, ns, nid, "remote realloc");
       t.ok++;
       *o = (st_obj){q, ns, nid++};
