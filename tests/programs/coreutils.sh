@@ -79,11 +79,13 @@ for awkbin in gawk mawk; do
     hz_skip "$awkbin" "$awkbin not installed"
     continue
   fi
+  # shellcheck disable=SC2016 # awk program, not shell
   hz_compare "$awkbin-aggregate" -- "$awkbin" '
     { cnt[$1]++; sum[$1] += $2; if (!($1 in mx) || $3 > mx[$1]) mx[$1] = $3
       st[$1] = st[$1] " " NR % 10; if ($5 == "err") del[$1] = 1 }
     END { for (k in del) delete st[k]
           for (k in cnt) printf "%s %d %d %d %s\n", k, cnt[k], sum[k], mx[k], (k in st) ? st[k] : "-" }' data.txt
+  # shellcheck disable=SC2016 # awk program, not shell
   hz_compare "$awkbin-split-join" -- "$awkbin" '
     { n = split($0, a, / /); s = ""; for (i = n; i > 0; i--) s = s a[i] ","; out[NR % 1000] = out[NR % 1000] substr(s, 1, 12) }
     END { for (i = 0; i < 1000; i++) print i, length(out[i]), substr(out[i], 1, 40) }' data.txt

@@ -6,7 +6,7 @@
 # A C++ STL/threads program gets the same treatment with g++.
 # usage: tests/programs/gcc.sh <path-to-allocator.so> [functions]
 set -euo pipefail
-# shellcheck source=tests/programs/common.sh
+# shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 hz_init "$@"
 NFUNC=${2:-2000}

@@ -107,6 +107,7 @@ print "done\n";
 EOF
 
 hz_compare perl-workload -- env PERL_HASH_SEED=0 PERL_PERTURB_KEYS=0 perl work.pl
+# shellcheck disable=SC2016 # perl program, not shell
 hz_compare perl-oneliner -- perl -e '
   my %h; $h{$_ % 1000} .= $_ for 1 .. 500000;
   my $n = 0; $n += length $h{$_} for keys %h;

@@ -4,7 +4,7 @@
 # prints a digest that must equal the plain run's.
 # usage: tests/programs/python.sh <path-to-allocator.so>
 set -euo pipefail
-# shellcheck source=tests/programs/common.sh
+# shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 hz_init "$@"
 

@@ -5,7 +5,7 @@
 # Outputs are compared to the plain runs by sha256.
 # usage: tests/programs/sort.sh <path-to-allocator.so> [lines]
 set -euo pipefail
-# shellcheck source=tests/programs/common.sh
+# shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 hz_init "$@"
 LINES_N=${2:-2000000}
