@@ -19,7 +19,16 @@
   X(madv_free,       "HZ_MADV_FREE",       0,    "1: return pages with MADV_FREE (lazy) instead of MADV_DONTNEED")     \
   X(thp,             "HZ_THP",             0,    "1: ask for transparent huge pages on the arena (MADV_HUGEPAGE)")     \
   X(large_cache_mb,  "HZ_LARGE_CACHE_MB",  64,   "MiB of freed large blocks kept mapped for reuse (0 = no cache)")     \
-  X(arena_gb,        "HZ_ARENA_GB",        1024, "GiB of address space for the small/medium arena (1..4096)")
+  X(arena_gb,        "HZ_ARENA_GB",        1024, "GiB of address space for the small/medium arena (1..4096)") \
+  HZ_OPTION_FAULT(X)
+
+/* Fault injection exists only in test builds (-DHZ_FAULT_INJECTION=ON). */
+#ifdef HZ_FAULT_INJECTION
+#define HZ_OPTION_FAULT(X) \
+  X(fault_mmap,      "HZ_FAULT_MMAP",      0,    "test builds only: the N-th OS mapping fails with ENOMEM (0 = never)")
+#else
+#define HZ_OPTION_FAULT(X)
+#endif
 
 typedef struct hz_options_t {
 #define HZ_OPTION_FIELD(field, env, def, doc) int64_t field;

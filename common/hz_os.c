@@ -45,7 +45,22 @@ size_t hz_os_page_size(void) {
   return hz_page_size_cached;
 }
 
+#ifdef HZ_FAULT_INJECTION
+/* Test builds: HZ_FAULT_MMAP=N makes exactly the N-th mapping fail. */
+static _Atomic uint64_t hz_fault_mmap_count;
+static bool hz_fault_mmap_fires(void) {
+  if (hz_options.fault_mmap <= 0) return false;
+  return atomic_fetch_add(&hz_fault_mmap_count, 1) + 1 == (uint64_t)hz_options.fault_mmap;
+}
+#else
+static inline bool hz_fault_mmap_fires(void) { return false; }
+#endif
+
 static void *hz_mmap_raw(void *addr, size_t size, int prot, int flags) {
+  if (hz_fault_mmap_fires()) {
+    errno = ENOMEM;
+    return NULL;
+  }
   void *p = mmap(addr, size, prot, flags | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return p == MAP_FAILED ? NULL : p;
 }

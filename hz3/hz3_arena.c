@@ -28,6 +28,7 @@ static inline uint64_t hz3_run_mask(unsigned first, unsigned count) {
 }
 
 bool hz3_arena_init(void) {
+  if (hz3_arena_size != 0) return true;  /* an earlier attempt got this far */
   uint64_t size = (uint64_t)hz_options.arena_gb << 30;
   for (; size >= ((uint64_t)1 << 30); size >>= 1) {
     uint64_t tag_bytes = (size >> HZ3_UNIT_SHIFT) * sizeof(uint32_t);

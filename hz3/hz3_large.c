@@ -25,6 +25,7 @@ static uint64_t hz3_large_cache_total;
 static _Atomic uint64_t hz3_large_live;
 
 bool hz3_large_init(void) {
+  if (hz3_large_bytes != NULL) return true;
   size_t slots = hz3_arena_size >> HZ3_SLOT_SHIFT;
   hz3_large_bytes = hz_os_map(slots * sizeof(uint64_t), NULL);
   return hz3_large_bytes != NULL;

@@ -10,35 +10,50 @@
 static _Atomic int hz3_ready;
 static hz_lock hz3_init_lock = HZ_LOCK_INIT;
 
-static hz_cold void hz3_init_slow(void) {
+/* Returns whether hz3 is usable. A failed step (a mapping refused under a
+ * tight RLIMIT_AS or by fault injection) leaves hz3 not ready; the call fails
+ * with ENOMEM and the next call tries again, so the allocator recovers once
+ * memory is available. */
+static hz_cold bool hz3_init_slow(void) {
+  static bool options_read, key_made;
   hz_lock_acquire(&hz3_init_lock);
   if (atomic_load_explicit(&hz3_ready, memory_order_relaxed)) {
     hz_lock_release(&hz3_init_lock);
-    return;
+    return true;
   }
   /* Nothing below allocates: we are the allocator and not ready yet. */
-  hz_options_init();
-  hz3_classes_init(hz_options.tcache ? hz_options.tcache_scale : 0);
-  if (!hz3_arena_init() || !hz3_large_init()) {
-    hz3_arena_size = 0;  /* no arena: every allocation fails with ENOMEM */
+  if (!options_read) {
+    hz_options_init();
+    hz3_classes_init(hz_options.tcache ? hz_options.tcache_scale : 0);
+    options_read = true;
   }
-  hz3_heaps_init();
+  if (!hz3_arena_init() || !hz3_large_init()) {
+    hz_lock_release(&hz3_init_lock);
+    return false;
+  }
+  if (!key_made) {
+    hz3_heaps_init();
+    key_made = true;
+  }
   atomic_store_explicit(&hz3_ready, 1, memory_order_release);
   hz_lock_release(&hz3_init_lock);
   hz_shim_process_init();  /* may allocate (pthread_atfork): we are ready now */
+  return true;
 }
 
-void hz_line_init(void) {
-  if (hz_unlikely(!atomic_load_explicit(&hz3_ready, memory_order_acquire))) hz3_init_slow();
+static inline bool hz3_ensure_ready(void) {
+  return hz_likely(atomic_load_explicit(&hz3_ready, memory_order_acquire)) || hz3_init_slow();
 }
+
+void hz_line_init(void) { (void)hz3_ensure_ready(); }
 
 void *hz3_malloc_miss(size_t size) {
-  hz_line_init();
+  if (!hz3_ensure_ready()) return NULL;
   return hz3_alloc_slow(hz3_class_of(size));
 }
 
 void *hz3_malloc_large(size_t size) {
-  hz_line_init();
+  if (!hz3_ensure_ready()) return NULL;
   bool fresh;
   return hz3_large_alloc(size, 0, &fresh);
 }
@@ -49,7 +64,7 @@ void *hz_line_calloc(size_t size) {
     if (p != NULL) memset(p, 0, size);
     return p;
   }
-  hz_line_init();
+  if (!hz3_ensure_ready()) return NULL;
   bool fresh;
   void *p = hz3_large_alloc(size, 0, &fresh);
   if (p != NULL && !fresh) memset(p, 0, size);  /* fresh OS pages are already zero */
@@ -57,7 +72,7 @@ void *hz_line_calloc(size_t size) {
 }
 
 void *hz_line_aligned(size_t align, size_t size) {
-  hz_line_init();
+  if (!hz3_ensure_ready()) return NULL;
   if (align <= HZ3_UNIT_SIZE && size <= HZ3_CLASS_MAX_SIZE) {
     /* Spans start unit-aligned, so objects of a class whose size is a
      * multiple of `align` are all aligned; powers of two are classes. */
