@@ -100,7 +100,9 @@ int main() {
 }
 EOF
 
-if hz_have gcc; then
+if hz_have gcc && ! hz_have awk; then
+  hz_skip gcc "awk (needed to generate the source) not installed"
+elif hz_have gcc; then
   env -u LD_PRELOAD awk -v n="$NFUNC" -f gen.awk >big.c
   echo "big.c: $NFUNC functions, $(wc -l <big.c) lines"
   hz_compare_output gcc-O2-object -- gcc -O2 -g -c big.c -o @OUT@
