@@ -16,7 +16,8 @@ usage: linux/install_deps.sh [--check] [-h|--help]
 Installs (via apt-get, only when missing) the toolchain, the programs used by
 tests/programs/*.sh, the benchmark baseline allocators and redis:
   build:      cmake gcc g++ make binutils
-  tests:      python3 perl gawk coreutils tar gzip grep findutils valgrind
+  tests:      python3 perl gawk coreutils tar gzip xz-utils bzip2 grep findutils
+              valgrind gdb
   baselines:  libmimalloc2.0 libgoogle-perftools4 libjemalloc2
   services:   redis-server redis-tools
 
@@ -37,7 +38,7 @@ done
 
 packages=(
   cmake gcc g++ make binutils
-  python3 perl gawk coreutils tar gzip grep findutils valgrind
+  python3 perl gawk coreutils tar gzip xz-utils bzip2 grep findutils valgrind gdb
   libmimalloc2.0 libgoogle-perftools4 libjemalloc2
   redis-server redis-tools
 )
