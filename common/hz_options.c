@@ -40,6 +40,7 @@ static int64_t hz_parse_value(const char *s, int64_t fallback) {
   if (s == NULL || *s == '\0') return fallback;
   if (!strcmp(s, "on") || !strcmp(s, "yes") || !strcmp(s, "true")) return 1;
   if (!strcmp(s, "off") || !strcmp(s, "no") || !strcmp(s, "false")) return 0;
+  if (!strcmp(s, "json")) return 2;  /* HZ_STATS=json */
   int neg = 0;
   if (*s == '-') { neg = 1; s++; }
   if (*s < '0' || *s > '9') return 1;
@@ -64,6 +65,17 @@ void hz_options_init(void) {
   hz_options.arena_gb = hz_clamp(hz_options.arena_gb, 1, 4096);
   hz_options.large_cache_mb = hz_clamp(hz_options.large_cache_mb, 0, 1 << 20);
   if (hz_options.purge_delay_ms < -1) hz_options.purge_delay_ms = -1;
+}
+
+int64_t hz_options_lookup(const char *name, int *found) {
+  for (size_t i = 0; name != NULL && i < HZ_OPTION_COUNT; i++) {
+    if (strcmp(hz_option_descs[i].env, name) == 0) {
+      if (found) *found = 1;
+      return *hz_option_descs[i].value;
+    }
+  }
+  if (found) *found = 0;
+  return 0;
 }
 
 void hz_write_str(int fd, const char *s) {

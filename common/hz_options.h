@@ -11,7 +11,7 @@
 
 /*        field            env variable          default  meaning */
 #define HZ_OPTION_TABLE(X)                                                                     \
-  X(stats,           "HZ_STATS",           0,    "1: print one summary of allocator counters to stderr at exit")      \
+  X(stats,           "HZ_STATS",           0,    "1: print one summary of allocator counters to stderr at exit; json: the same as one JSON object")      \
   X(verbose,         "HZ_VERBOSE",         0,    "1: print the options in force to stderr at start-up")                \
   X(tcache,          "HZ_TCACHE",          1,    "0: disable per-thread caches (every free returns to its span)")      \
   X(tcache_scale,    "HZ_TCACHE_SCALE",    100,  "per-thread cache size in percent of the built-in limits (1..1000)") \
@@ -40,6 +40,9 @@ extern hz_options_t hz_options;
 
 /* Reads the environment; idempotent, allocation-free. */
 void hz_options_init(void);
+/* The value of the option whose environment name is `name`; 0 and
+ * *found = 0 (if found is not NULL) when there is none. */
+int64_t hz_options_lookup(const char *name, int *found);
 /* Writes the options in force to stderr (HZ_VERBOSE=1). */
 void hz_options_print(void);
 

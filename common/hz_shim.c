@@ -90,7 +90,8 @@ __attribute__((constructor)) static void hz_shim_constructor(void) {
 }
 
 __attribute__((destructor)) static void hz_shim_destructor(void) {
-  if (hz_options.stats) hz_stats_print(2);
+  if (hz_options.stats == 2) hz_stats_print_json(2);
+  else if (hz_options.stats) hz_stats_print(2);
 }
 
 /* ---------------------------------------------------------------------------

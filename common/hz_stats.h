@@ -48,7 +48,9 @@ static inline uint64_t hz_stat_get(hz_stat_id id) {
   return atomic_load_explicit(&hz_stat_counters[id], memory_order_relaxed);
 }
 
-/* Prints every counter plus the line's own figures to fd. */
+/* Prints every counter plus the line's own figures to fd, as a table or
+ * (json = 1) as one JSON object on one line. */
 void hz_stats_print(int fd);
+void hz_stats_print_json(int fd);
 
 #endif
