@@ -22,6 +22,10 @@ static uint64_t hz3_slot_hint;      /* no free slot below this index */
 static hz3_segment *hz3_seg_free_list;  /* segments with at least one free unit */
 static uint64_t hz3_seg_count;
 static uint64_t hz3_purge_last_ms;
+/* When the oldest dirty run becomes due for return (0: none pending). Read
+ * without the lock by refills, so an idle-but-running program still gives
+ * pages back without waiting for its next span operation. */
+static _Atomic uint64_t hz3_purge_due_ms;
 
 static inline uint64_t hz3_run_mask(unsigned first, unsigned count) {
   return (count >= 64 ? ~0ull : ((1ull << count) - 1)) << first;
@@ -210,7 +214,27 @@ static size_t hz3_purge_locked(uint64_t now, bool force) {
     }
     seg = next;
   }
+  /* What is left dirty (or empty) becomes due one delay after it was freed. */
+  uint64_t due = 0;
+  if (delay >= 0) {
+    for (seg = hz3_seg_free_list; seg != NULL; seg = seg->next) {
+      if (!seg->dirty_units && seg->free_units != ~1ull) continue;
+      uint64_t when = seg->dirty_since_ms + (uint64_t)delay;
+      if (due == 0 || when < due) due = when;
+    }
+  }
+  atomic_store_explicit(&hz3_purge_due_ms, due, memory_order_relaxed);
   return released;
+}
+
+void hz3_arena_purge_tick(void) {
+  uint64_t due = atomic_load_explicit(&hz3_purge_due_ms, memory_order_relaxed);
+  if (hz_likely(due == 0)) return;
+  uint64_t now = hz_os_now_ms();
+  if (now < due) return;
+  hz_lock_acquire(&hz3_arena_lock);
+  hz3_purge_locked(now, false);
+  hz_lock_release(&hz3_arena_lock);
 }
 
 static void hz3_maybe_purge_locked(void) {
@@ -290,6 +314,11 @@ void hz3_span_release(hz3_span *span) {
   seg->dirty_units |= run;
   seg->dirty_since_ms = hz_os_now_ms();
   hz3_seg_list_add(seg);
+  if (hz_options.purge_delay_ms > 0) {
+    uint64_t when = seg->dirty_since_ms + (uint64_t)hz_options.purge_delay_ms;
+    uint64_t due = atomic_load_explicit(&hz3_purge_due_ms, memory_order_relaxed);
+    if (due == 0 || when < due) atomic_store_explicit(&hz3_purge_due_ms, when, memory_order_relaxed);
+  }
   if (hz_options.purge_delay_ms == 0) {
     hz3_purge_locked(seg->dirty_since_ms, false);
   } else {

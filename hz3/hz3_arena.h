@@ -79,6 +79,8 @@ static inline void *hz3_slot_addr(uint64_t slot) {
 /* Returns free units to the OS: those idle longer than the purge delay, or
  * all of them when `force`. Returns bytes released. */
 size_t hz3_arena_purge(bool force);
+/* Cheap check from refill paths: purges when the oldest dirty run is due. */
+void hz3_arena_purge_tick(void);
 void hz3_arena_usage(uint64_t *mapped, uint64_t *in_use, uint64_t *free_bytes);
 
 /* Metadata memory (heaps, directories) from outside the arena, never freed. */

@@ -181,6 +181,7 @@ static void *hz3_refill(hz3_heap *heap, unsigned cls) {
     if (bin->head != NULL) goto pop;
   }
   if (heap->outbox_objects != 0) hz3_outbox_flush_all(heap);
+  hz3_arena_purge_tick();
 
   const hz3_class_info *info = &hz3_classes[cls];
   uint32_t want = info->refill, got = 0;
