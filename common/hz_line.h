@@ -7,7 +7,15 @@
  * functions the shim's malloc and free are built around:
  *   void *hz_line_malloc(size_t size);  size <= HZ_MAX_REQUEST; NULL = out of memory
  *   bool  hz_line_free(void *p);        p != NULL; false = not ours (shim forwards it)
- * and implements the functions below. */
+ * and implements the functions below.
+ *
+ * Two optional promises let the shim's malloc and free be pure tail calls
+ * (no stack frame on the fast path); a line states them in hz_line_fast.h:
+ *   #define HZ_LINE_MALLOC_ANY_SIZE 1  hz_line_malloc takes any size (also
+ *       > HZ_MAX_REQUEST) and sets errno = ENOMEM itself when it returns NULL;
+ *   #define HZ_LINE_FREE_ANY 1  hz_line_free takes any pointer (NULL too),
+ *       forwards pointers that are not its own with hz_shim_free_foreign()
+ *       and always returns true. */
 #ifndef HZ_LINE_H
 #define HZ_LINE_H
 
@@ -46,6 +54,12 @@ void hz_line_init(void);
 void hz_line_fork_prepare(void);
 void hz_line_fork_parent(void);
 void hz_line_fork_child(void);
+
+/* Provided by the shim for lines: hands a pointer that is not the line's to
+ * the next allocator (errno preserved). */
+void hz_shim_free_foreign(void *p);
+/* Sets errno = ENOMEM and returns NULL, for slow paths that report failure. */
+void *hz_shim_enomem(void);
 
 /* Provided by the shim for lines: one-time process set-up (options, atfork,
  * verbose print). Call from hz_line_init with the line's init lock held. */

@@ -104,21 +104,38 @@ __attribute__((destructor)) static void hz_shim_destructor(void) {
 
 static inline bool hz_is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
+void *hz_shim_enomem(void) {
+  errno = ENOMEM;
+  return NULL;
+}
+
+void hz_shim_free_foreign(void *p) {
+  int saved = errno;  /* free must preserve errno; the next allocator may not */
+  hz_foreign_free(p);
+  errno = saved;
+}
+
 hz_export void *malloc(size_t size) {
+#if HZ_LINE_MALLOC_ANY_SIZE
+  return hz_line_malloc(size);
+#else
   if (hz_likely(size <= HZ_MAX_REQUEST)) {
     void *p = hz_line_malloc(size);
     if (hz_likely(p != NULL)) return p;
   }
   errno = ENOMEM;
   return NULL;
+#endif
 }
 
 hz_export void free(void *p) {
+#if HZ_LINE_FREE_ANY
+  (void)hz_line_free(p);
+#else
   if (hz_unlikely(p == NULL)) return;
   if (hz_likely(hz_line_free(p))) return;
-  int saved = errno;  /* free must preserve errno; the next allocator may not */
-  hz_foreign_free(p);
-  errno = saved;
+  hz_shim_free_foreign(p);
+#endif
 }
 
 hz_export void *calloc(size_t count, size_t size) {

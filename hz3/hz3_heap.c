@@ -1,6 +1,7 @@
 /* hz3 thread heaps: refill, flush, remote frees, thread attach and exit. */
 #include "hz3_heap.h"
 #include "hz3_large.h"
+#include "hz_line.h"
 #include "hz_options.h"
 #include "hz_stats.h"
 
@@ -357,18 +358,21 @@ void *hz3_alloc_class(unsigned cls) {
   return hz3_heap_pop(heap, cls);
 }
 
-bool hz3_free_slow(void *p) {
-  if (!hz3_in_arena(p)) return false;
+void hz3_free_slow(void *p) {
+  if (!hz3_in_arena(p)) {
+    if (p != NULL) hz_shim_free_foreign(p);
+    return;
+  }
   uint32_t tag = hz3_tags[hz3_tag_index(p)];
   if (tag == 0) {
     /* Inside our arena but not allocated (double free, interior pointer of
      * a released span): never hand it to another allocator. */
     hz_stat_add(HZ_STAT_INVALID_FREES, 1);
-    return true;
+    return;
   }
   if ((tag & 0xFFu) == HZ3_TAG_LARGE) {
     hz3_large_free(p);
-    return true;
+    return;
   }
   uint32_t owner = tag >> HZ3_OWNER_SHIFT;
   hz3_heap *heap = hz3_current_heap();
@@ -382,7 +386,6 @@ bool hz3_free_slow(void *p) {
   } else {
     hz3_free_remote(heap, p, owner);
   }
-  return true;
 }
 
 /* ---- trim, introspection, fork ---- */

@@ -49,7 +49,9 @@ void hz3_heaps_init(void);
 
 /* Slow paths behind the inline fast paths. */
 void *hz3_alloc_slow(unsigned cls);
-bool hz3_free_slow(void *p);
+/* Every free the fast path did not finish: NULL, remote owner, full cache,
+ * large block, no heap yet, and pointers that are not ours (forwarded). */
+void hz3_free_slow(void *p);
 void hz3_bin_overflow(hz3_heap *heap, unsigned cls);
 void hz3_free_remote(hz3_heap *heap, void *p, uint32_t owner);
 

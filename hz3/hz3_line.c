@@ -48,14 +48,16 @@ static inline bool hz3_ensure_ready(void) {
 void hz_line_init(void) { (void)hz3_ensure_ready(); }
 
 void *hz3_malloc_miss(size_t size) {
-  if (!hz3_ensure_ready()) return NULL;
-  return hz3_alloc_slow(hz3_class_of(size));
+  if (!hz3_ensure_ready()) return hz_shim_enomem();
+  void *p = hz3_alloc_slow(hz3_class_of(size));
+  return p != NULL ? p : hz_shim_enomem();
 }
 
 void *hz3_malloc_large(size_t size) {
-  if (!hz3_ensure_ready()) return NULL;
+  if (size > HZ_MAX_REQUEST || !hz3_ensure_ready()) return hz_shim_enomem();
   bool fresh;
-  return hz3_large_alloc(size, 0, &fresh);
+  void *p = hz3_large_alloc(size, 0, &fresh);
+  return p != NULL ? p : hz_shim_enomem();
 }
 
 void *hz_line_calloc(size_t size) {
