@@ -194,7 +194,7 @@ static BENCH_UNUSED uint64_t bench_arg_u64(const bench_cli *cli, int argc, char 
   if (idx >= argc) return def;
   uint64_t v;
   if (bench_parse_u64(argv[idx], &v) != 0)
-    bench_usage_fail(cli, "%s: '%s' is not an unsigned decimal integer", name, argv[idx]);
+    bench_usage_fail(cli, "%s: '%s' is not an unsigned decimal integer (digits only, < 2^64)", name, argv[idx]);
   if (v < lo || v > hi)
     bench_usage_fail(cli, "%s=%llu out of range [%llu, %llu]", name, (unsigned long long)v,
                      (unsigned long long)lo, (unsigned long long)hi);
