@@ -208,7 +208,7 @@ int main(int argc, char **argv) {
   double fb = bench_pct(fallbacks, sends + fallbacks);
   printf("bench_random_mixed_mt_remote: threads=%u ops=%llu time=%.6f ops/s=%.2f\n", threads,
          (unsigned long long)ops, secs, bench_rate((double)ops, secs));
-  printf("[EFFECTIVE_REMOTE] target=%u actual=%.2f%% fallback_rate=%.2f%% sends=%llu local_frees=%llu "
+  printf("[EFFECTIVE_REMOTE] target=%u actual=%.2f fallback_rate=%.2f sends=%llu local_frees=%llu "
          "fallback_frees=%llu recv_frees=%llu push_waits=%llu matched=%d\n",
          remote_pct, actual, fb, (unsigned long long)sends, (unsigned long long)local,
          (unsigned long long)fallbacks, (unsigned long long)recv, (unsigned long long)waits, matched);
