@@ -173,6 +173,7 @@ static void hz3_bin_drain(hz3_heap *heap, unsigned cls) {
 }
 
 static void hz3_heap_flush(hz3_heap *heap);
+static void hz3_flush_parked(void);
 
 /* Fills an empty bin from the heap's spans (new span if none) and pops one. */
 static void *hz3_refill(hz3_heap *heap, unsigned cls) {
@@ -316,9 +317,17 @@ static void hz3_thread_exit(void *arg) {
   heap->live = 0;
   heap->next_free = hz3_parked;
   hz3_parked = heap;
-  hz3_live_count--;
+  uint64_t live = --hz3_live_count;
   hz_lock_release(&hz3_heaps_lock);
   hz_stat_add(HZ_STAT_THREADS_EXITED, 1);
+  /* The last worker is gone (typically: all joined, the main thread goes on
+   * alone): nothing will refill soon, so return what the workers held now
+   * instead of waiting for traffic that may never come. */
+  if (live <= 1 && hz_options.purge_delay_ms >= 0) {
+    hz3_flush_parked();
+    hz3_arena_purge(true);
+    hz3_large_purge(true);
+  }
 }
 
 void hz3_heaps_init(void) {
