@@ -25,6 +25,7 @@ fi
 # Neither the runner nor the tools it starts run under a caller's preload;
 # each run sets LD_PRELOAD itself.
 unset LD_PRELOAD || true
+export PYTHONDONTWRITEBYTECODE=1
 export HZ_BENCH_ENTRY
 HZ_BENCH_ENTRY=$(basename "$0")
 export HZ_BENCH_ENTRY_PATH="linux/$HZ_BENCH_ENTRY"

@@ -26,6 +26,8 @@ REQUIRED = (
     ("post_rss_kb", int),
 )
 REQUIRED_KEYS = tuple(k for k, _ in REQUIRED)
+# -1 = unknown (bench/README.md: printed when /proc is unavailable) -> None.
+UNKNOWN_OK = ("peak_rss_kb", "post_rss_kb")
 
 _KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
@@ -49,7 +51,8 @@ def parse_result_line(line):
     """Parse one 'RESULT k=v ...' line into a dict.
 
     Required keys are converted (ints/floats); extra keys become numbers when
-    they look like numbers, otherwise stay strings (a trailing '%' is
+    they look like numbers, otherwise stay strings; an RSS of -1 (unknown)
+    becomes None (a trailing '%' is
     dropped, so remote_pct_actual=89.5% reads as 89.5). Raises
     ResultLineError when the line is not a RESULT line, a token is not
     key=value, a key repeats, or a required key is missing or not a number.
@@ -82,7 +85,10 @@ def parse_result_line(line):
         else:
             value = float(value)
         if value < 0:
-            raise ResultLineError("key %s=%r is negative" % (key, out[key]))
+            if key in UNKNOWN_OK and value == -1:
+                value = None      # the program could not read /proc
+            else:
+                raise ResultLineError("key %s=%r is negative" % (key, out[key]))
         out[key] = value
     for key, value in list(out.items()):
         if key in REQUIRED_KEYS:
@@ -243,6 +249,6 @@ def fmt_number(value):
         return "-"
     if isinstance(value, int) or float(value).is_integer():
         return "%d" % value
-    if abs(value) >= 100:
+    if abs(value) >= 10:
         return "%.1f" % value
     return "%.2f" % value
