@@ -108,7 +108,8 @@ def machine_meta(build_dir):
         meta["git_commit"] = "%s %s%s" % (head, subject,
                                           " (working tree has uncommitted changes)" if dirty else "")
     meta["loadavg_start"] = " ".join(_read("/proc/loadavg").split()[:3])
-    meta["env"] = {k: v for k, v in os.environ.items() if ENV_RECORDED.match(k)}
+    meta["env"] = {k: v for k, v in os.environ.items()
+                   if ENV_RECORDED.match(k) and not k.startswith("HZ_BENCH_ENTRY")}
     meta["python"] = platform.python_version()
     return meta
 
@@ -226,7 +227,7 @@ class Runner:
                                              results.fmt_kb(report.peak_of(sample)))
         else:
             fig = note
-        say("[%*d/%d] %-26s run %-3s %-9s %-16s %s  (%.1f s)" % (
+        say("[%*d/%d] %-32s run %-3s %-9s %-16s %s  (%.1f s)" % (
             len(str(self.total)), self.done, self.total,
             report.row_label(sample["lane"], sample["threads"], self.cores), sample["run"],
             sample["allocator"], sample["status"], fig, sample["wall_s"] or 0))
@@ -257,7 +258,6 @@ class Runner:
             for k in ("ops", "seconds", "ops_per_s", "peak_rss_kb", "post_rss_kb"):
                 sample[k] = res[k]
             sample["extra"] = results.extras(res)
-            sample["extra"].pop("bench", None)
         self.record(sample, note)
 
     def run_callgrind(self, lane, size, alloc):

@@ -386,6 +386,7 @@ def summary_markdown(samples, meta):
     head.append("")
     head.append("## Results")
     head.append("")
+    head.append("")
     return "\n".join(head) + tables(samples, meta) + "\n" + machine_section(meta) + "\n\n" + \
         commands_section(meta) + "\n"
 
