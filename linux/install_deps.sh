@@ -41,6 +41,7 @@ packages=(
   python3 perl gawk coreutils tar gzip xz-utils bzip2 grep findutils valgrind gdb
   libmimalloc2.0 libgoogle-perftools4 libjemalloc2
   redis-server redis-tools
+  clang libclang-rt-14-dev
 )
 
 is_installed() {
