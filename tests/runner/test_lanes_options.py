@@ -107,6 +107,19 @@ class LaneTable(unittest.TestCase):
         self.assertEqual(by["fastpath"].callgrind_params()[0], [16, 64, 512, 4096])
 
 
+class LaneDocs(unittest.TestCase):
+    def test_readme_lists_every_lane_with_its_exact_command(self):
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "benchmarks",
+                            "README.md")
+        with open(path, encoding="utf-8") as fh:
+            doc = fh.read()
+        for lane in lanes.load_lanes():
+            sets = ",".join(s for s, on in (("default", lane.default), ("quick", lane.quick)) if on) or "-"
+            thr = "T" if lane.threads is None else str(lane.threads)
+            row = "| `%s` | %s | %s | `%s %s`" % (lane.name, sets, thr, lane.program, " ".join(lane.args))
+            self.assertIn(row, doc, "docs/benchmarks/README.md is out of date for lane %s" % lane.name)
+
+
 class AllocatorNames(unittest.TestCase):
     def test_parse(self):
         p = allocators.parse_allocator_list
