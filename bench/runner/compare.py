@@ -17,6 +17,7 @@ import platform
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -439,11 +440,20 @@ def main(argv):
             json.dump(meta, fh, indent=1, sort_keys=True)
 
     save_meta()
-    say("== %d runs (%d lanes x threads %s x %d runs x %d allocators, interleaved); output: %s"
-        % (len(jobs), len(runnable), ",".join(map(str, args.threads)), args.runs, len(allocs), outdir))
+    say("== %d runs: %d lanes, threads %s, %d runs each (callgrind lanes: 1), allocators %s "
+        "interleaved; output: %s" % (len(jobs), len(runnable), ",".join(map(str, args.threads)), args.runs,
+                                     " ".join(allocs), outdir))
     runner.csv = report.CsvWriter(os.path.join(outdir, "samples.csv"))
     t0 = time.monotonic()
     interrupted = False
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    # SIGTERM/SIGHUP like Ctrl-C: stop the current run's process group,
+    # write the summary of what was measured.
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
     try:
         for job in jobs:
             if job[0] == "callgrind":
