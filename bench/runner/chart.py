@@ -12,7 +12,7 @@ import os
 from xml.sax.saxutils import escape
 
 import results
-from allocators import PEERS, is_hz
+from allocators import is_hz
 from report import Cell, group, is_callgrind_row, ordered_allocators, row_label
 
 # hakozuna lines: warm colours; peers: blue/green/purple; glibc: grey.
