@@ -1,0 +1,58 @@
+#include "hz4_classes.h"
+
+hz4_class_info hz4_classes[HZ4_CLASS_COUNT];
+uint8_t hz4_class_small[(HZ4_SMALL_MAX >> 4) + 1];
+
+static uint32_t hz4_class_size_at(unsigned i) {
+  if (i < 8) return 16u * (i + 1);
+  i -= 8;
+  unsigned lg = 7 + i / 4;
+  return (1u << lg) + ((i % 4 + 1) << (lg - 2));
+}
+
+/* Slices per page: the fewest that hold at least 8 objects (classes above
+ * 128 KiB settle for what 16 slices hold), then more if that wastes less
+ * than the tail it leaves: a page is only as resident as what was carved
+ * from it, but a big page keeps its slices out of other classes' reach. */
+static unsigned hz4_pick_slices(uint32_t size) {
+  unsigned slices = 1;
+  while (slices < HZ4_PAGE_MAX_SLICES && (slices * HZ4_SLICE_SIZE) / size < 8) slices++;
+  unsigned best = slices;
+  uint64_t best_waste = (slices * HZ4_SLICE_SIZE) % size * 1000 / (slices * HZ4_SLICE_SIZE);
+  for (unsigned s = slices + 1; s <= HZ4_PAGE_MAX_SLICES && best_waste > 20; s++) {
+    uint64_t waste = (s * HZ4_SLICE_SIZE) % size * 1000 / (s * HZ4_SLICE_SIZE);
+    if (waste + 5 < best_waste) {
+      best = s;
+      best_waste = waste;
+    }
+  }
+  return best;
+}
+
+void hz4_classes_init(int64_t tcache_percent) {
+  for (unsigned i = 0; i < HZ4_CLASS_COUNT; i++) {
+    hz4_class_info *c = &hz4_classes[i];
+    c->size = hz4_class_size_at(i);
+    c->slices = (uint16_t)hz4_pick_slices(c->size);
+    c->capacity = (uint32_t)((c->slices * HZ4_SLICE_SIZE) / c->size);
+    /* Cache about 128 KiB per class, between 4 and 256 objects. */
+    uint32_t limit = (uint32_t)((128u << 10) / c->size);
+    if (limit < 4) limit = 4;
+    if (limit > 256) limit = 256;
+    limit = (uint32_t)((int64_t)limit * tcache_percent / 100);
+    if (limit > 65535) limit = 65535;
+    c->tcache_limit = (uint16_t)limit;
+    c->refill = limit / 2 ? limit / 2 : 1;
+    if (c->refill > c->capacity) c->refill = c->capacity;
+    uint32_t batch = (uint32_t)(HZ4_BATCH_BYTES / c->size);
+    if (batch < 2) batch = 2;
+    if (batch > HZ4_BATCH_MAX) batch = HZ4_BATCH_MAX;
+    c->batch = HZ4_REMOTE_BATCHING ? batch : 1;
+  }
+  for (unsigned idx = 0; idx <= (HZ4_SMALL_MAX >> 4); idx++) {
+    uint32_t size = idx << 4;
+    unsigned cls = 0;
+    while (hz4_classes[cls].size < size) cls++;
+    hz4_class_small[idx] = (uint8_t)cls;
+  }
+}

@@ -1,0 +1,68 @@
+/* hz4 geometry and compile-time switches.
+ *
+ *   segment  4 MiB, aligned to its size, mapped anywhere by the OS. Slice 0
+ *            holds the segment header: the per-slice tags every free reads,
+ *            the owner heap and the page descriptors. A segment belongs to
+ *            one heap (thread) at a time; all its pages are that heap's.
+ *   slice    64 KiB, the unit pages are made of.
+ *   page     1..16 slices serving one size class (or one block of up to
+ *            2 MiB) for the segment's owner; its descriptor sits in the
+ *            segment header at the index of its first slice.
+ *   segmap   one byte per 4 MiB of the 47-bit user address space (32 MiB of
+ *            demand-zero .bss): 0 = not ours. free() reads it before it
+ *            touches anything at the masked address, so a foreign pointer is
+ *            never dereferenced.
+ *   huge     blocks above 2 MiB: their own mapping, 4 MiB-aligned and a
+ *            whole number of segments long, registered in the segmap. */
+#ifndef HZ4_CONFIG_H
+#define HZ4_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HZ4_SEG_SHIFT        22
+#define HZ4_SEG_SIZE         ((size_t)1 << HZ4_SEG_SHIFT)
+#define HZ4_SLICE_SHIFT      16
+#define HZ4_SLICE_SIZE       ((size_t)1 << HZ4_SLICE_SHIFT)
+#define HZ4_SLICES           64                       /* per segment; slice 0 is the header */
+#define HZ4_PAGE_MAX_SLICES  16                       /* a class page is at most 1 MiB */
+#define HZ4_ADDR_BITS        47                       /* x86-64/arm64 user space without hints */
+#define HZ4_MAP_ENTRIES      ((size_t)1 << (HZ4_ADDR_BITS - HZ4_SEG_SHIFT))
+
+#define HZ4_CLASS_COUNT      52                       /* 16..128 step 16, then 4 per doubling */
+#define HZ4_SMALL_MAX        1024                     /* sizes served by the lookup table */
+#define HZ4_CLASS_MAX_SIZE   ((size_t)256 << 10)      /* larger: one-block pages or huge */
+#define HZ4_BLOCK_MAX_SIZE   ((size_t)2 << 20)        /* larger: huge mappings */
+
+/* A tag is (owner id << 8) | class. Pages holding one large block set the
+ * top bit as well, so their tag never equals a live heap's id in the inline
+ * free path and they take the out-of-line path. 0 = slice not in a page. */
+#define HZ4_OWNER_SHIFT      8
+#define HZ4_OWNER_MAX        ((1u << 23) - 1)
+#define HZ4_OWNER_NONE       0xFFFFFFFFu              /* the empty heap: matches no tag */
+#define HZ4_TAG_BLOCK        0x80000000u
+#define HZ4_CLS_BLOCK        HZ4_CLASS_COUNT          /* inbox index of one-block pages */
+#define HZ4_INBOXES          (HZ4_CLASS_COUNT + 1)
+
+/* Remote frees: a thread buffers frees of other heaps' objects in chains
+ * keyed by (owner, class) and pushes a chain with one CAS when it reaches
+ * HZ4_BATCH_MAX objects or HZ4_BATCH_BYTES, when its slot is needed by
+ * another key, or when the whole buffer passes HZ4_OUTBOX_BYTES. */
+#define HZ4_OUTBOX_SLOTS     64
+#define HZ4_BATCH_MAX        64
+#define HZ4_BATCH_BYTES      ((size_t)256 << 10)
+#define HZ4_OUTBOX_BYTES     ((size_t)2 << 20)
+
+/* Switches (1 = on). Each is an optimization or policy that can be turned
+ * off to measure it or to rule it out. */
+#ifndef HZ4_REMOTE_BATCHING
+#define HZ4_REMOTE_BATCHING  1   /* 0: every remote free is pushed to the owner at once */
+#endif
+#ifndef HZ4_EXIT_PURGE
+#define HZ4_EXIT_PURGE       1   /* 1: an exiting thread returns its free pages at once */
+#endif
+#ifndef HZ4_SPARE_PAGE
+#define HZ4_SPARE_PAGE       1   /* 1: keep one empty page per class against ping-pong */
+#endif
+
+#endif

@@ -1,0 +1,375 @@
+/* hz4 thread heaps: refill, overflow, the out-of-line free, thread attach,
+ * exit and adoption, the shared heap for threads past their exit hook. */
+#include "hz4_heap.h"
+#include "hz4_large.h"
+#include "hz4_page.h"
+#include "hz4_remote.h"
+#include "hz_options.h"
+#include "hz_os.h"
+#include "hz_stats.h"
+
+#include <pthread.h>
+
+enum { HZ4_THREAD_NEW = 0, HZ4_THREAD_ATTACHED = 1, HZ4_THREAD_EXITED = 2 };
+
+static const hz4_heap hz4_heap_empty = {.id = HZ4_OWNER_NONE};
+__thread hz4_heap *hz4_tls_heap = (hz4_heap *)&hz4_heap_empty;
+static __thread uint8_t hz4_tls_state;
+
+static pthread_key_t hz4_exit_key;
+/* Lock order (fork takes them in this order): shared, heaps, large, segments. */
+static hz_lock hz4_heaps_lock = HZ_LOCK_INIT;   /* ids, the parked and all-heaps lists */
+static hz4_heap *hz4_parked;                     /* heaps of exited threads, to adopt */
+static hz4_heap *hz4_all_heaps;
+static uint32_t hz4_next_id = 1;
+static uint64_t hz4_live_count;
+
+/* Threads that already ran their exit hook but still allocate (other key
+ * destructors, libc teardown) use this heap under a lock; they never own a
+ * heap again, so nothing they do is stranded in a dead thread's cache. */
+static hz_lock hz4_shared_lock = HZ_LOCK_INIT;
+static hz4_heap *hz4_shared_heap;
+
+/* ---- bins ---- */
+
+void hz4_bin_trim(hz4_heap *heap, unsigned cls, uint32_t keep) {
+  hz4_bin *bin = &heap->bins[cls];
+  void *rest = bin->head;
+  void **link = &bin->head;
+  for (uint32_t i = 0; i < keep && rest != NULL; i++) {
+    link = (void **)rest;
+    rest = *link;
+  }
+  *link = NULL;
+  if (bin->count > keep) bin->count = keep;
+  while (rest != NULL) {
+    void *next = *(void **)rest;
+    hz4_page_put(heap, hz4_page_of(rest), rest);
+    rest = next;
+  }
+}
+
+/* Keep half the class limit, the most recently freed (warm in cache), send
+ * the rest home, and drop any raise from a collected chain. */
+void hz4_bin_overflow(hz4_heap *heap, unsigned cls) {
+  uint32_t base = hz4_classes[cls].tcache_limit;
+  heap->bins[cls].limit = base;
+  hz4_bin_trim(heap, cls, base / 2);
+}
+
+/* Fills an empty bin and pops one. Order: remote frees of this class, then
+ * objects already home in pages; only then, before fresh memory, flush our
+ * own outbox and collect every inbox; then never-used objects or a new page;
+ * out of memory: give everything back and try once more. */
+static void *hz4_refill(hz4_heap *heap, unsigned cls) {
+  hz4_bin *bin = &heap->bins[cls];
+  if (hz4_inbox_pending(heap, cls)) {
+    hz4_collect_class(heap, cls);
+    if (bin->head != NULL) goto pop;
+  }
+  bin->limit = hz4_classes[cls].tcache_limit;
+  uint32_t want = hz4_classes[cls].refill;
+  void *head, *tail;
+  uint32_t got = hz4_page_take(heap, cls, want, false, &head, &tail);
+  if (got == 0) {
+    if (heap->outbox_used) hz4_outbox_flush_all(heap);
+    if (hz4_collect_all(heap, true) != 0 && bin->head != NULL) goto pop;
+    got = hz4_page_take(heap, cls, want, true, &head, &tail);
+    if (got == 0) {
+      hz4_oom_reclaim(heap);
+      got = hz4_page_take(heap, cls, want, true, &head, &tail);
+      if (got == 0) return NULL;
+    }
+  }
+  *(void **)tail = bin->head;
+  bin->head = head;
+  bin->count += got;
+pop:;
+  void *p = bin->head;
+  bin->head = *(void **)p;
+  bin->count--;
+  return p;
+}
+
+static inline void *hz4_heap_pop(hz4_heap *heap, unsigned cls) {
+  hz4_bin *bin = &heap->bins[cls];
+  void *p = bin->head;
+  if (hz_likely(p != NULL)) {
+    bin->head = *(void **)p;
+    bin->count--;
+    return p;
+  }
+  return hz4_refill(heap, cls);
+}
+
+static inline void hz4_heap_push(hz4_heap *heap, unsigned cls, void *p) {
+  hz4_bin *bin = &heap->bins[cls];
+  *(void **)p = bin->head;
+  bin->head = p;
+  if (++bin->count > bin->limit) hz4_bin_overflow(heap, cls);
+}
+
+/* Everything the heap holds in caches goes home; empty pages are released
+ * (spares too) and empty segments pooled, after returning free slices to
+ * the OS when `decommit`. */
+static void hz4_heap_flush(hz4_heap *heap, bool decommit) {
+  heap->draining = 1;
+  hz4_outbox_flush_all(heap);
+  hz4_collect_all(heap, false);
+  for (unsigned cls = 0; cls < HZ4_CLASS_COUNT; cls++) {
+    hz4_bin_trim(heap, cls, 0);
+    heap->bins[cls].limit = hz4_classes[cls].tcache_limit;
+  }
+  hz4_heap_release_empty(heap, decommit);
+  heap->draining = 0;
+}
+
+/* ---- heaps ---- */
+
+static void hz4_heap_set_limits(hz4_heap *heap) {
+  /* (tcache_limit is 0 for every class with HZ_TCACHE=0) */
+  for (unsigned cls = 0; cls < HZ4_CLASS_COUNT; cls++)
+    heap->bins[cls].limit = hz4_classes[cls].tcache_limit;
+}
+
+/* A fresh heap with a new id; caller holds hz4_heaps_lock. */
+static hz4_heap *hz4_heap_create_locked(void) {
+  if (hz4_next_id > HZ4_OWNER_MAX) return NULL;
+  size_t page = hz_os_page_size();
+  hz4_heap *heap = hz_os_map((sizeof(hz4_heap) + page - 1) & ~(page - 1), NULL);
+  if (heap == NULL) return NULL;
+  heap->id = hz4_next_id++;
+  hz4_heap_set_limits(heap);
+  heap->all_next = hz4_all_heaps;
+  hz4_all_heaps = heap;
+  return heap;
+}
+
+static hz4_heap *hz4_heap_attach(void) {
+  hz_lock_acquire(&hz4_heaps_lock);
+  hz4_heap *heap = hz4_parked;
+  bool adopted = heap != NULL;
+  if (adopted) hz4_parked = heap->parked_next;
+  else heap = hz4_heap_create_locked();
+  if (heap != NULL) {
+    heap->attached = 1;
+    heap->parked_next = NULL;
+    atomic_store_explicit(&heap->live, 1, memory_order_seq_cst);
+    hz4_live_count++;
+  }
+  hz_lock_release(&hz4_heaps_lock);
+  if (heap == NULL) return NULL;
+  hz4_tls_heap = heap;
+  hz4_tls_state = HZ4_THREAD_ATTACHED;
+  /* May allocate (keys past 32): the heap is already in place for that. */
+  pthread_setspecific(hz4_exit_key, heap);
+  hz_stat_add(HZ_STAT_THREADS_STARTED, 1);
+  if (adopted) hz_stat_add(HZ_STAT_HEAPS_ADOPTED, 1);
+  return heap;
+}
+
+/* Parked heaps whose inboxes got frees since they were parked: collect them,
+ * so the dead thread's pages can be released. Caller holds no lock other
+ * than possibly the shared heap's. */
+static void hz4_parked_reclaim(bool all) {
+  hz_lock_acquire(&hz4_heaps_lock);
+  atomic_store_explicit(&hz4_parked_flag, 0, memory_order_relaxed);
+  for (hz4_heap *heap = hz4_parked; heap != NULL; heap = heap->parked_next) {
+    if (!all) {
+      bool pending = false;
+      for (unsigned i = 0; i < HZ4_INBOXES && !pending; i++) pending = hz4_inbox_pending(heap, i);
+      if (!pending) continue;
+    }
+    hz4_heap_flush(heap, true);
+  }
+  hz_lock_release(&hz4_heaps_lock);
+}
+
+void hz4_parked_reclaim_flagged(void) {
+  if (hz_unlikely(atomic_load_explicit(&hz4_parked_flag, memory_order_relaxed)))
+    hz4_parked_reclaim(false);
+}
+
+/* pthread key destructor: runs at thread exit with the thread's heap. */
+static void hz4_thread_exit(void *arg) {
+  hz4_heap *heap = arg;
+  if (heap == NULL || heap != hz4_tls_heap) return;
+  /* From here, a thread pushing to our inbox flags us for reclaim. */
+  atomic_store_explicit(&heap->live, 0, memory_order_seq_cst);
+  hz4_heap_flush(heap, HZ4_EXIT_PURGE);
+  hz4_tls_heap = (hz4_heap *)&hz4_heap_empty;
+  hz4_tls_state = HZ4_THREAD_EXITED;
+  hz_lock_acquire(&hz4_heaps_lock);
+  heap->attached = 0;
+  heap->parked_next = hz4_parked;
+  hz4_parked = heap;
+  hz4_live_count--;
+  hz_lock_release(&hz4_heaps_lock);
+  /* Our last frees may have gone to heaps that are already parked. */
+  hz4_parked_reclaim_flagged();
+  hz_stat_add(HZ_STAT_THREADS_EXITED, 1);
+}
+
+void hz4_heaps_init(void) {
+  pthread_key_create(&hz4_exit_key, hz4_thread_exit);
+}
+
+/* The calling thread's heap, attaching one on first use; NULL when the
+ * thread has exited (or no heap can be made) and must use the shared heap. */
+static inline hz4_heap *hz4_current_heap(void) {
+  hz4_heap *heap = hz4_tls_heap;
+  if (hz_likely(heap->id != HZ4_OWNER_NONE)) return heap;
+  if (hz4_tls_state == HZ4_THREAD_EXITED) return NULL;
+  return hz4_heap_attach();
+}
+
+/* The shared heap, locked; NULL (unlocked) if it cannot be made. */
+static hz4_heap *hz4_shared_enter(void) {
+  hz_lock_acquire(&hz4_shared_lock);
+  if (hz4_shared_heap == NULL) {
+    hz_lock_acquire(&hz4_heaps_lock);
+    hz4_heap *heap = hz4_heap_create_locked();
+    if (heap != NULL) {
+      heap->attached = 1;
+      atomic_store_explicit(&heap->live, 1, memory_order_seq_cst);
+    }
+    hz_lock_release(&hz4_heaps_lock);
+    hz4_shared_heap = heap;
+  }
+  if (hz4_shared_heap == NULL) hz_lock_release(&hz4_shared_lock);
+  return hz4_shared_heap;
+}
+
+static void hz4_shared_leave(void) { hz_lock_release(&hz4_shared_lock); }
+
+void *hz4_alloc_slow(unsigned cls) {
+  hz4_heap *heap = hz4_current_heap();
+  if (heap != NULL) return hz4_refill(heap, cls);
+  heap = hz4_shared_enter();
+  if (heap == NULL) return NULL;
+  void *p = hz4_heap_pop(heap, cls);
+  hz4_shared_leave();
+  return p;
+}
+
+void *hz4_alloc_class(unsigned cls) {
+  hz4_heap *heap = hz4_current_heap();
+  if (heap != NULL) return hz4_heap_pop(heap, cls);
+  return hz4_alloc_slow(cls);
+}
+
+static void *hz4_block_alloc_in(hz4_heap *heap, size_t size, size_t align) {
+  if (hz4_inbox_pending(heap, HZ4_CLS_BLOCK)) hz4_collect_all(heap, true);
+  unsigned slices = (unsigned)((size + HZ4_SLICE_SIZE - 1) >> HZ4_SLICE_SHIFT);
+  if (slices == 0) slices = 1;
+  unsigned align_slices = align > HZ4_SLICE_SIZE ? (unsigned)(align >> HZ4_SLICE_SHIFT) : 1;
+  hz4_page *page = hz4_page_alloc(heap, HZ4_CLS_BLOCK, slices, align_slices);
+  if (page == NULL) {
+    hz4_oom_reclaim(heap);
+    page = hz4_page_alloc(heap, HZ4_CLS_BLOCK, slices, align_slices);
+    if (page == NULL) return NULL;
+  }
+  page->used = 1;
+  return hz4_page_start(page);
+}
+
+void *hz4_alloc_block(size_t size, size_t align) {
+  hz4_heap *heap = hz4_current_heap();
+  if (heap != NULL) return hz4_block_alloc_in(heap, size, align);
+  heap = hz4_shared_enter();
+  if (heap == NULL) return NULL;
+  void *p = hz4_block_alloc_in(heap, size, align);
+  hz4_shared_leave();
+  return p;
+}
+
+/* A free from a thread past its exit hook: the shared heap's own objects
+ * under its lock, anything else straight to its owner's inbox. */
+static hz_cold void hz4_free_exited(void *p, hz4_heap *owner, unsigned cls) {
+  hz4_heap *shared = hz4_shared_heap;
+  if (owner == shared && shared != NULL) {
+    hz_lock_acquire(&hz4_shared_lock);
+    if (cls == HZ4_CLS_BLOCK) {
+      if (!hz4_block_release(shared, p)) hz_stat_add(HZ_STAT_INVALID_FREES, 1);
+    } else {
+      hz4_heap_push(shared, cls, p);
+    }
+    hz_lock_release(&hz4_shared_lock);
+    return;
+  }
+  hz4_inbox_push(owner, cls, p, p, 1);
+}
+
+void hz4_free_other(void *p, uint32_t tag) {
+  if (tag == 0) {
+    /* In one of our segments but in no page (double free of a released
+     * page, wild pointer): never hand it to another allocator. */
+    hz_stat_add(HZ_STAT_INVALID_FREES, 1);
+    return;
+  }
+  unsigned cls = tag & 0xFFu;
+  uint32_t owner_id = (tag & ~HZ4_TAG_BLOCK) >> HZ4_OWNER_SHIFT;
+  hz4_segment *seg = hz4_segment_of(p);
+  hz4_heap *owner = seg->owner;
+  hz4_heap *heap = hz4_current_heap();
+  if (hz_unlikely(owner == NULL)) {
+    hz_stat_add(HZ_STAT_INVALID_FREES, 1);
+    return;
+  }
+  if (heap == NULL) {
+    hz4_free_exited(p, owner, cls);
+    return;
+  }
+  if (owner_id == heap->id) {
+    if (cls == HZ4_CLS_BLOCK) {
+      if (!hz4_block_release(heap, p)) hz_stat_add(HZ_STAT_INVALID_FREES, 1);
+    } else {
+      hz4_heap_push(heap, cls, p);  /* first call of a thread that adopted this heap */
+    }
+    return;
+  }
+  size_t size = cls == HZ4_CLS_BLOCK ? hz4_page_of(p)->size : hz4_classes[cls].size;
+  hz4_remote_free(heap, owner, cls, size, p);
+}
+
+/* ---- trim, out of memory, introspection, fork ---- */
+
+static void hz4_shared_flush(void) {
+  hz_lock_acquire(&hz4_shared_lock);
+  if (hz4_shared_heap != NULL) hz4_heap_flush(hz4_shared_heap, true);
+  hz_lock_release(&hz4_shared_lock);
+}
+
+void hz4_oom_reclaim(hz4_heap *heap) {
+  hz4_heap *mine = hz4_tls_heap;
+  if (heap == NULL && mine->id != HZ4_OWNER_NONE) heap = mine;
+  if (heap != NULL) hz4_heap_flush(heap, true);
+  hz4_parked_reclaim(true);
+  if (heap != hz4_shared_heap) hz4_shared_flush();  /* else its lock is ours already */
+  hz4_pool_purge(true);
+  hz4_large_purge(true);
+}
+
+void hz4_heaps_trim(void) { hz4_oom_reclaim(NULL); }
+
+uint64_t hz4_heaps_live(void) { return hz4_live_count; }
+
+void hz4_heaps_lock_all(void) {
+  hz_lock_acquire(&hz4_shared_lock);
+  hz_lock_acquire(&hz4_heaps_lock);
+}
+
+void hz4_heaps_unlock_all(void) {
+  hz_lock_release(&hz4_heaps_lock);
+  hz_lock_release(&hz4_shared_lock);
+}
+
+/* In the child only the forking thread exists. Heaps of the other threads
+ * stay attached and are never reused there: their caches may have been
+ * mid-update at the fork. Their objects can still be freed (into those
+ * heaps' inboxes); only that memory is not recycled in the child. */
+void hz4_heaps_after_fork_child(void) {
+  hz_lock_reset(&hz4_heaps_lock);
+  hz_lock_reset(&hz4_shared_lock);
+  hz4_live_count = hz4_tls_heap->id != HZ4_OWNER_NONE ? 1 : 0;
+}

@@ -1,0 +1,93 @@
+/* hz4 thread heaps.
+ *
+ * A heap is the whole allocation state of one thread: per-class caches
+ * (bins), the segments it owns and their partly used pages, its outbox of
+ * remote frees bound for other heaps, and its inbox, where other threads
+ * leave frees of its objects. Its id is the owner field of its pages' tags.
+ *
+ * At thread exit the heap is flushed and parked; the next new thread adopts
+ * it (pages, and any remote frees that arrived meanwhile), so ids are
+ * recycled and there is no thread limit. Heaps are never unmapped, so a
+ * pointer to one (in a segment header, an outbox) stays valid. */
+#ifndef HZ4_HEAP_H
+#define HZ4_HEAP_H
+
+#include "hz4_classes.h"
+#include "hz4_segment.h"
+
+/* A thread cache list for one class. */
+typedef struct hz4_bin {
+  void *head;
+  uint32_t count;
+  /* Flush when count exceeds this. It is the class's cache limit (0:
+   * caching off), raised by the size of a collected remote chain until the
+   * bin next runs dry: those objects were in transit anyway and are about to
+   * be reused, so sending them to their pages only to pull them back would
+   * touch each one twice. */
+  uint32_t limit;
+} hz4_bin;
+
+/* Remote frees bound for one (owner, class), pushed as one chain. */
+typedef struct hz4_outbox {
+  struct hz4_heap *owner;   /* NULL: slot unused */
+  void *head;
+  void *tail;
+  uint32_t count;
+  uint32_t cls;             /* inbox index: class or HZ4_CLS_BLOCK */
+  size_t bytes;
+} hz4_outbox;
+
+typedef struct hz4_heap {
+  uint32_t id;                           /* owner id in tags; HZ4_OWNER_NONE: the empty heap */
+  uint16_t attached;                     /* a thread (or the shared lock) uses this heap */
+  uint16_t draining;                     /* being flushed: keep empty segments for the final pass */
+  hz4_bin bins[HZ4_CLASS_COUNT];
+  hz4_page *partial[HZ4_CLASS_COUNT];    /* pages with free or uncarved objects */
+  hz4_segment *segs;                     /* segments owned, those with free slices first */
+  uint64_t outbox_used;                  /* bit i: outbox[i] holds a chain */
+  size_t outbox_bytes;
+  hz4_outbox outbox[HZ4_OUTBOX_SLOTS];
+  uint64_t purge_last_ms;
+  struct hz4_heap *parked_next;          /* on the parked list (heaps lock) */
+  struct hz4_heap *all_next;             /* every heap ever made */
+  /* Written by other threads: kept off the owner's cache lines. `live` is 0
+   * while parked; a thread that pushes to a parked heap flags it for
+   * reclaim, so frees of a dead thread's objects are not stranded. */
+  _Alignas(64) _Atomic uint32_t live;
+  _Atomic(void *) inbox[HZ4_INBOXES];    /* chains of batches, see hz4_remote.h */
+} hz4_heap;
+
+/* The calling thread's heap; a read-only empty heap until the thread's
+ * first slow path, so "no heap yet" costs the fast paths nothing. */
+extern __thread hz4_heap *hz4_tls_heap;
+
+void hz4_heaps_init(void);
+/* Collects parked heaps that were flagged (hz4_parked_flag). */
+void hz4_parked_reclaim_flagged(void);
+
+/* Slow paths behind the inline fast paths. */
+void *hz4_alloc_slow(unsigned cls);
+void hz4_bin_overflow(hz4_heap *heap, unsigned cls);
+/* Keeps the `keep` most recent objects of a bin, the rest go home. */
+void hz4_bin_trim(hz4_heap *heap, unsigned cls, uint32_t keep);
+/* A free whose tag did not name the calling thread's heap as a class page. */
+void hz4_free_other(void *p, uint32_t tag);
+/* One object of `cls` for the calling thread (any path). */
+void *hz4_alloc_class(unsigned cls);
+/* A block of `size` bytes (<= HZ4_BLOCK_MAX_SIZE) on its own page, aligned
+ * to `align` (a power of two <= HZ4_BLOCK_MAX_SIZE). */
+void *hz4_alloc_block(size_t size, size_t align);
+
+/* Out of memory: flushes the calling thread's heap (or `heap`, whose lock
+ * the caller may hold), reclaims parked heaps and returns every free page
+ * and cached block to the OS. */
+void hz4_oom_reclaim(hz4_heap *heap);
+/* malloc_trim: the same, without OOM's urgency. */
+void hz4_heaps_trim(void);
+uint64_t hz4_heaps_live(void);
+
+void hz4_heaps_lock_all(void);
+void hz4_heaps_unlock_all(void);
+void hz4_heaps_after_fork_child(void);
+
+#endif

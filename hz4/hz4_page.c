@@ -1,0 +1,239 @@
+/* hz4 pages: slice runs in segments, page free lists, the heap's lists of
+ * pages and segments. */
+#include "hz4_page.h"
+#include "hz_options.h"
+#include "hz_os.h"
+#include "hz_stats.h"
+
+static inline uint64_t hz4_run_mask(unsigned first, unsigned count) {
+  return (count >= 64 ? ~0ull : ((1ull << count) - 1)) << first;
+}
+
+/* First position, a multiple of `align`, where `count` bits of `mask` are
+ * set in a row; -1 if none. */
+static int hz4_find_run(uint64_t mask, unsigned count, unsigned align) {
+  uint64_t run = mask;
+  for (unsigned i = 1; i < count && run; i++) run &= mask >> i;
+  if (align > 1) {
+    uint64_t starts = 0;
+    for (unsigned i = 0; i < 64; i += align) starts |= 1ull << i;
+    run &= starts;
+  }
+  return run ? __builtin_ctzll(run) : -1;
+}
+
+/* ---- the heap's segment list: segments with at least one free slice ---- */
+
+static void hz4_segs_add(hz4_heap *heap, hz4_segment *seg) {
+  seg->prev = NULL;
+  seg->next = heap->segs;
+  if (heap->segs) heap->segs->prev = seg;
+  heap->segs = seg;
+}
+
+static void hz4_segs_remove(hz4_heap *heap, hz4_segment *seg) {
+  if (seg->prev) seg->prev->next = seg->next;
+  else heap->segs = seg->next;
+  if (seg->next) seg->next->prev = seg->prev;
+  seg->next = seg->prev = NULL;
+}
+
+/* ---- the heap's per-class lists of pages with room ---- */
+
+static void hz4_partial_push(hz4_heap *heap, hz4_page *page) {
+  page->in_partial = 1;
+  page->prev = NULL;
+  page->next = heap->partial[page->cls];
+  if (page->next) page->next->prev = page;
+  heap->partial[page->cls] = page;
+}
+
+static void hz4_partial_remove(hz4_heap *heap, hz4_page *page) {
+  page->in_partial = 0;
+  if (page->prev) page->prev->next = page->next;
+  else heap->partial[page->cls] = page->next;
+  if (page->next) page->next->prev = page->prev;
+  page->next = page->prev = NULL;
+}
+
+/* ---- pages ---- */
+
+hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned align_slices) {
+  hz4_segment *seg;
+  int first = -1;
+  for (seg = heap->segs; seg != NULL; seg = seg->next) {
+    /* Prefer slices that are still resident: no page faults, no RSS growth. */
+    first = hz4_find_run(seg->free_slices & seg->dirty_slices, slices, align_slices);
+    if (first < 0) first = hz4_find_run(seg->free_slices, slices, align_slices);
+    if (first >= 0) break;
+  }
+  if (first < 0) {
+    /* Before new memory: dead threads' heaps whose objects came home. */
+    hz4_parked_reclaim_flagged();
+    seg = hz4_segment_acquire(heap);
+    if (seg == NULL) return NULL;
+    hz4_segs_add(heap, seg);
+    first = hz4_find_run(seg->free_slices & seg->dirty_slices, slices, align_slices);
+    if (first < 0) first = hz4_find_run(seg->free_slices, slices, align_slices);
+    if (first < 0) return NULL;  /* cannot happen for slices <= 32, align <= 32 */
+  }
+  uint64_t run = hz4_run_mask((unsigned)first, slices);
+  seg->free_slices &= ~run;
+  seg->dirty_slices &= ~run;
+  if (seg->free_slices == 0) hz4_segs_remove(heap, seg);
+
+  hz4_page *page = &seg->pages[first];
+  page->free = NULL;
+  page->next = page->prev = NULL;
+  page->used = 0;
+  page->carved = 0;
+  page->cls = (uint8_t)cls;
+  page->slices = (uint8_t)slices;
+  page->in_partial = 0;
+  if (cls == HZ4_CLS_BLOCK) {
+    page->size = (uint32_t)(slices * HZ4_SLICE_SIZE);
+    page->capacity = 1;
+  } else {
+    page->size = hz4_classes[cls].size;
+    page->capacity = hz4_classes[cls].capacity;
+  }
+  uint32_t tag = (heap->id << HZ4_OWNER_SHIFT) | cls;
+  if (cls == HZ4_CLS_BLOCK) tag |= HZ4_TAG_BLOCK;
+  for (unsigned i = 0; i < slices; i++) {
+    seg->page_of[first + i] = (uint8_t)first;
+    seg->tags[first + i] = tag;
+  }
+  hz_stat_add(HZ_STAT_SPANS_ALLOCATED, 1);
+  return page;
+}
+
+void hz4_page_release(hz4_heap *heap, hz4_page *page) {
+  hz4_segment *seg = hz4_segment_of(page);
+  unsigned first = (unsigned)(page - seg->pages), slices = page->slices;
+  for (unsigned i = 0; i < slices; i++) seg->tags[first + i] = 0;
+  page->slices = 0;
+  page->used = 0;
+  page->free = NULL;
+  uint64_t run = hz4_run_mask(first, slices);
+  if (seg->free_slices == 0) hz4_segs_add(heap, seg);
+  seg->free_slices |= run;
+  uint64_t now = hz_os_now_ms();
+  if (hz_options.purge_delay_ms == 0) {  /* (a draining heap decommits in its final pass) */
+    hz_os_decommit((char *)seg + ((size_t)first << HZ4_SLICE_SHIFT), (size_t)slices << HZ4_SLICE_SHIFT);
+  } else {
+    seg->dirty_slices |= run;
+    seg->dirty_since_ms = now;
+  }
+  hz_stat_add(HZ_STAT_SPANS_RELEASED, 1);
+  /* An empty segment goes to the pool unless it is the heap's only one. */
+  if (seg->free_slices == HZ4_SEG_EMPTY && !heap->draining &&
+      (heap->segs != seg || seg->next != NULL)) {
+    hz4_segs_remove(heap, seg);
+    hz4_segment_release(seg);
+  }
+  hz4_heap_purge(heap);
+}
+
+void hz4_page_put(hz4_heap *heap, hz4_page *page, void *p) {
+  *(void **)p = page->free;
+  page->free = p;
+  page->used--;
+  if (!page->in_partial) hz4_partial_push(heap, page);
+  if (page->used == 0 &&
+      (!HZ4_SPARE_PAGE || heap->partial[page->cls] != page || page->next != NULL)) {
+    hz4_partial_remove(heap, page);
+    hz4_page_release(heap, page);
+  }
+}
+
+bool hz4_block_release(hz4_heap *heap, void *p) {
+  hz4_page *page = hz4_page_of(p);
+  if (page->slices == 0 || page->cls != HZ4_CLS_BLOCK || page->used != 1 ||
+      hz4_page_start(page) != (char *)p || hz4_segment_of(p)->owner != heap)
+    return false;
+  page->used = 0;
+  hz4_page_release(heap, page);
+  return true;
+}
+
+uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool fresh,
+                       void **head_out, void **tail_out) {
+  const hz4_class_info *info = &hz4_classes[cls];
+  uint32_t got = 0;
+  void *head = NULL, *tail = NULL;
+  hz4_page *page = heap->partial[cls];
+  for (int pass = 0; got < want; pass++) {
+    if (page == NULL) {
+      if (!fresh || got != 0 || pass > 64) break;
+      page = hz4_page_alloc(heap, cls, info->slices, 1);
+      if (page == NULL) break;
+      hz4_partial_push(heap, page);
+    }
+    hz4_page *next = page->next;
+    while (got < want && page->free != NULL) {
+      void *p = page->free;
+      page->free = *(void **)p;
+      if (tail) *(void **)tail = p;
+      else head = p;
+      tail = p;
+      page->used++;
+      got++;
+    }
+    if (fresh && got < want && page->carved < page->capacity) {
+      uint32_t carve = page->capacity - page->carved;
+      if (carve > want - got) carve = want - got;
+      char *p = hz4_page_start(page) + (size_t)page->carved * info->size;
+      for (uint32_t i = 0; i < carve; i++, p += info->size) {
+        if (tail) *(void **)tail = p;
+        else head = p;
+        tail = p;
+      }
+      page->carved += carve;
+      page->used += carve;
+      got += carve;
+    }
+    if (page->free == NULL && page->carved == page->capacity) hz4_partial_remove(heap, page);
+    page = next;
+  }
+  if (tail) *(void **)tail = NULL;
+  *head_out = head;
+  *tail_out = tail;
+  return got;
+}
+
+void hz4_heap_release_empty(hz4_heap *heap, bool decommit) {
+  for (unsigned cls = 0; cls < HZ4_CLASS_COUNT; cls++) {
+    hz4_page *page = heap->partial[cls];
+    while (page != NULL) {
+      hz4_page *next = page->next;
+      if (page->used == 0) {
+        hz4_partial_remove(heap, page);
+        hz4_page_release(heap, page);
+      }
+      page = next;
+    }
+  }
+  hz4_segment *seg = heap->segs;
+  while (seg != NULL) {
+    hz4_segment *next = seg->next;
+    if (decommit && seg->dirty_slices != 0) hz4_segment_decommit(seg);
+    if (seg->free_slices == HZ4_SEG_EMPTY) {
+      hz4_segs_remove(heap, seg);
+      hz4_segment_release(seg);
+    }
+    seg = next;
+  }
+}
+
+void hz4_heap_purge(hz4_heap *heap) {
+  int64_t delay = hz_options.purge_delay_ms;
+  if (delay < 0) return;
+  uint64_t now = hz_os_now_ms();
+  if (now - heap->purge_last_ms < (uint64_t)delay / 4) return;
+  heap->purge_last_ms = now;
+  for (hz4_segment *seg = heap->segs; seg != NULL; seg = seg->next) {
+    if (seg->dirty_slices != 0 && now - seg->dirty_since_ms >= (uint64_t)delay)
+      hz4_segment_decommit(seg);
+  }
+  hz4_pool_purge(false);
+}

@@ -1,0 +1,48 @@
+/* hz4 pages: runs of slices in a heap's own segments. Everything here is
+ * done by the owner heap only (a thread, or the shared heap under its lock),
+ * so no locks: the segment lock is taken only when a whole segment comes
+ * from or goes to the pool. */
+#ifndef HZ4_PAGE_H
+#define HZ4_PAGE_H
+
+#include "hz4_heap.h"
+
+static inline hz4_page *hz4_page_of(const void *p) {
+  hz4_segment *seg = hz4_segment_of(p);
+  return &seg->pages[seg->page_of[hz4_slice_of(p)]];
+}
+
+static inline char *hz4_page_start(const hz4_page *page) {
+  hz4_segment *seg = hz4_segment_of(page);  /* descriptors live in their segment's header */
+  return (char *)seg + ((size_t)(page - seg->pages) << HZ4_SLICE_SHIFT);
+}
+
+/* A page of `slices` slices starting at a multiple of `align_slices`, for
+ * class `cls` (or HZ4_CLS_BLOCK) of `heap`; tags are set. NULL when out of
+ * memory. */
+hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned align_slices);
+/* The page's objects are all home: clear its tags and free its slices. */
+void hz4_page_release(hz4_heap *heap, hz4_page *page);
+
+/* One object comes home. A page whose objects are all home is released,
+ * unless it is the heap's only page of its class (HZ4_SPARE_PAGE). */
+void hz4_page_put(hz4_heap *heap, hz4_page *page, void *p);
+
+/* Frees the one-block page that starts at p; false if p starts no live
+ * block of this heap (the free is invalid). */
+bool hz4_block_release(hz4_heap *heap, void *p);
+
+/* Up to `want` objects of `cls` from the heap's pages as a NULL-terminated
+ * list: first objects already home, then (when `fresh`) never-used ones,
+ * from a new page if needed. Returns the count (0: none / out of memory). */
+uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool fresh,
+                       void **head_out, void **tail_out);
+
+/* Releases every empty page (spares too) and hands every empty segment to
+ * the pool; with `decommit`, first returns every free slice to the OS. */
+void hz4_heap_release_empty(hz4_heap *heap, bool decommit);
+/* The purge tick, at most every quarter delay: decommits dirty slices idle
+ * past the purge delay and unmaps pooled segments idle past it. */
+void hz4_heap_purge(hz4_heap *heap);
+
+#endif

@@ -1,0 +1,151 @@
+/* hz4 segments: registry, mapping, the pool of empty segments. */
+#include "hz4_segment.h"
+#include "hz_options.h"
+#include "hz_os.h"
+#include "hz_stats.h"
+
+/* Demand-zero .bss: usable before init, and only the pages covering address
+ * ranges we actually used ever become resident (one 4 KiB page of the map
+ * covers 16 GiB of address space). */
+hz_hidden uint8_t hz4_segmap[HZ4_MAP_ENTRIES];
+
+static hz_lock hz4_seg_lock = HZ_LOCK_INIT;
+static hz4_segment *hz4_pool;        /* empty segments, most recently released first */
+static hz4_segment *hz4_all;         /* every mapped segment */
+
+static void hz4_all_add_locked(hz4_segment *seg) {
+  seg->all_prev = NULL;
+  seg->all_next = hz4_all;
+  if (hz4_all) hz4_all->all_prev = seg;
+  hz4_all = seg;
+}
+
+static void hz4_all_remove_locked(hz4_segment *seg) {
+  if (seg->all_prev) seg->all_prev->all_next = seg->all_next;
+  else hz4_all = seg->all_next;
+  if (seg->all_next) seg->all_next->all_prev = seg->all_prev;
+}
+
+static hz4_segment *hz4_segment_map(void) {
+  hz4_segment *seg = hz_os_map_aligned(HZ4_SEG_SIZE, HZ4_SEG_SIZE);
+  if (seg == NULL) return NULL;
+  if ((uintptr_t)seg >> HZ4_ADDR_BITS) {  /* beyond what the map covers (never without a hint) */
+    hz_os_unmap(seg, HZ4_SEG_SIZE);
+    return NULL;
+  }
+  hz_os_hint_hugepages(seg, HZ4_SEG_SIZE);
+  /* Fresh anonymous memory is zero: only the non-zero fields are set. */
+  seg->free_slices = HZ4_SEG_EMPTY;
+  hz_lock_acquire(&hz4_seg_lock);
+  hz4_all_add_locked(seg);
+  hz4_segmap[(uintptr_t)seg >> HZ4_SEG_SHIFT] = HZ4_MAP_SEGMENT;
+  hz_lock_release(&hz4_seg_lock);
+  hz_stat_add(HZ_STAT_SEGMENTS_MAPPED, 1);
+  return seg;
+}
+
+hz4_segment *hz4_segment_acquire(struct hz4_heap *owner) {
+  hz4_segment *seg = NULL;
+  if (hz4_pool != NULL) {
+    hz_lock_acquire(&hz4_seg_lock);
+    seg = hz4_pool;
+    if (seg != NULL) hz4_pool = seg->next;
+    hz_lock_release(&hz4_seg_lock);
+  }
+  if (seg == NULL) seg = hz4_segment_map();
+  if (seg == NULL) return NULL;
+  seg->next = seg->prev = NULL;
+  seg->owner = owner;
+  return seg;
+}
+
+void hz4_segment_release(hz4_segment *seg) {
+  seg->owner = NULL;
+  seg->pooled_ms = hz_os_now_ms();
+  hz_lock_acquire(&hz4_seg_lock);
+  seg->prev = NULL;
+  seg->next = hz4_pool;
+  hz4_pool = seg;
+  hz_lock_release(&hz4_seg_lock);
+}
+
+size_t hz4_segment_decommit(hz4_segment *seg) {
+  size_t released = 0;
+  uint64_t dirty = seg->dirty_slices;
+  while (dirty) {
+    unsigned first = (unsigned)__builtin_ctzll(dirty);
+    /* Slice 0 is never dirty, so the shifted word always ends in a zero. */
+    unsigned len = (unsigned)__builtin_ctzll(~(dirty >> first));
+    hz_os_decommit((char *)seg + ((size_t)first << HZ4_SLICE_SHIFT), (size_t)len << HZ4_SLICE_SHIFT);
+    released += (size_t)len << HZ4_SLICE_SHIFT;
+    dirty &= ~((len >= 64 ? ~0ull : ((1ull << len) - 1)) << first);
+  }
+  seg->dirty_slices = 0;
+  return released;
+}
+
+size_t hz4_pool_purge(bool force) {
+  int64_t delay = hz_options.purge_delay_ms;
+  if (hz4_pool == NULL || (!force && delay < 0)) return 0;
+  uint64_t now = hz_os_now_ms();
+  hz4_segment *victims = NULL;
+  hz_lock_acquire(&hz4_seg_lock);
+  hz4_segment **link = &hz4_pool;
+  while (*link != NULL) {
+    hz4_segment *seg = *link;
+    if (force || now - seg->pooled_ms >= (uint64_t)delay) {
+      *link = seg->next;
+      hz4_all_remove_locked(seg);
+      hz4_segmap[(uintptr_t)seg >> HZ4_SEG_SHIFT] = HZ4_MAP_NONE;
+      seg->next = victims;
+      victims = seg;
+    } else {
+      link = &seg->next;
+    }
+  }
+  hz_lock_release(&hz4_seg_lock);
+  size_t released = 0;
+  while (victims != NULL) {
+    hz4_segment *next = victims->next;
+    hz_os_unmap(victims, HZ4_SEG_SIZE);
+    hz_stat_add(HZ_STAT_SEGMENTS_RELEASED, 1);
+    released += HZ4_SEG_SIZE;
+    victims = next;
+  }
+  return released;
+}
+
+void hz4_map_set(void *base, size_t bytes, void *start, unsigned first) {
+  uintptr_t lo = (uintptr_t)base >> HZ4_SEG_SHIFT, hi = ((uintptr_t)base + bytes) >> HZ4_SEG_SHIFT;
+  uintptr_t s = (uintptr_t)start >> HZ4_SEG_SHIFT;
+  hz_lock_acquire(&hz4_seg_lock);
+  for (uintptr_t i = lo; i < hi; i++) hz4_segmap[i] = (uint8_t)(i == s ? first : HZ4_MAP_HUGE_TAIL);
+  hz_lock_release(&hz4_seg_lock);
+}
+
+void hz4_map_clear(void *base, size_t bytes) {
+  uintptr_t lo = (uintptr_t)base >> HZ4_SEG_SHIFT, hi = ((uintptr_t)base + bytes) >> HZ4_SEG_SHIFT;
+  hz_lock_acquire(&hz4_seg_lock);
+  for (uintptr_t i = lo; i < hi; i++) hz4_segmap[i] = HZ4_MAP_NONE;
+  hz_lock_release(&hz4_seg_lock);
+}
+
+void hz4_segments_usage(uint64_t *mapped, uint64_t *in_use) {
+  uint64_t total = 0, used = 0;
+  hz_lock_acquire(&hz4_seg_lock);
+  for (hz4_segment *seg = hz4_all; seg != NULL; seg = seg->all_next) {
+    total += HZ4_SEG_SIZE;
+    /* Racy reads of other heaps' pages: an estimate, as mallinfo allows. */
+    for (unsigned s = 1; s < HZ4_SLICES; s++) {
+      const hz4_page *page = &seg->pages[s];
+      if (page->slices != 0) used += (uint64_t)page->used * page->size;
+    }
+  }
+  hz_lock_release(&hz4_seg_lock);
+  *mapped = total;
+  *in_use = used;
+}
+
+void hz4_segments_lock(void) { hz_lock_acquire(&hz4_seg_lock); }
+void hz4_segments_unlock(void) { hz_lock_release(&hz4_seg_lock); }
+void hz4_segments_reset_lock(void) { hz_lock_reset(&hz4_seg_lock); }

@@ -1,0 +1,56 @@
+/* hz4 fast paths, inlined into the shared shim's malloc and free.
+ *
+ * malloc: size -> class (a table load up to 1 KiB, a few ALU ops above),
+ *         pop the thread cache list.
+ * free:   one bounds check and one segmap byte say "one of our segments";
+ *         then the slice's tag in the segment header (found by masking)
+ *         gives owner and class. Owner == this thread: push on the cache
+ *         list. Another owner (a remote free), a one-block page or a thread
+ *         without a heap: one call out of line. Huge blocks and pointers
+ *         that are not ours: the slow path. */
+#ifndef HZ4_LINE_FAST_H
+#define HZ4_LINE_FAST_H
+
+#include "hz4_heap.h"
+#include "hz_atomic.h"
+
+void *hz4_malloc_miss(size_t size);
+void *hz4_malloc_large(size_t size);
+bool hz4_free_slow(void *p);
+
+static inline void *hz_line_malloc(size_t size) {
+  unsigned cls;
+  if (hz_likely(size <= HZ4_SMALL_MAX)) cls = hz4_class_small[(size + 15) >> 4];
+  else if (hz_likely(size <= HZ4_CLASS_MAX_SIZE)) cls = hz4_class_mid(size);
+  else return hz4_malloc_large(size);
+  hz4_bin *bin = &hz4_tls_heap->bins[cls];
+  void *p = bin->head;
+  if (hz_likely(p != NULL)) {
+    bin->head = *(void **)p;
+    bin->count--;
+    return p;
+  }
+  return hz4_malloc_miss(size);  /* recomputes the class: the table may be unset before init */
+}
+
+static inline bool hz_line_free(void *p) {
+  uintptr_t index = (uintptr_t)p >> HZ4_SEG_SHIFT;
+  if (hz_likely(index < HZ4_MAP_ENTRIES && hz4_segmap[index] == HZ4_MAP_SEGMENT)) {
+    const hz4_segment *seg = hz4_segment_of(p);
+    uint32_t tag = seg->tags[hz4_slice_of(p)];
+    hz4_heap *heap = hz4_tls_heap;
+    if (hz_likely((tag >> HZ4_OWNER_SHIFT) == heap->id)) {
+      unsigned cls = tag & 0xFFu;
+      hz4_bin *bin = &heap->bins[cls];
+      *(void **)p = bin->head;
+      bin->head = p;
+      if (hz_unlikely(++bin->count > bin->limit)) hz4_bin_overflow(heap, cls);
+      return true;
+    }
+    hz4_free_other(p, tag);
+    return true;
+  }
+  return hz4_free_slow(p);
+}
+
+#endif
