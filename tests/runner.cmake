@@ -6,7 +6,7 @@
 # installed. A few seconds; does not need the allocator lines.
 # Run just these with: ctest --test-dir build -L runner
 add_test(NAME runner_unit
-         COMMAND python3 -m unittest discover -v -s ${CMAKE_CURRENT_SOURCE_DIR}/runner -p "test_*.py")
+         COMMAND python3 -B -m unittest discover -v -s ${CMAKE_CURRENT_SOURCE_DIR}/runner -p "test_*.py")
 set_tests_properties(runner_unit PROPERTIES
   LABELS runner
   TIMEOUT 120

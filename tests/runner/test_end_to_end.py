@@ -20,6 +20,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 ENTRY = os.path.join(REPO, "linux", "run_linux_bench_compare.sh")
+sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(REPO, "bench", "runner"))
 
 import allocators  # noqa: E402
