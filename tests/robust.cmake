@@ -188,3 +188,50 @@ foreach(line IN LISTS HZ_LINES)
     endforeach()
   endforeach()
 endforeach()
+
+# ---------------------------------------------------------------------------
+# Out of memory: RLIMIT_AS exhaustion by several threads and recovery
+# (fault_workload rlimit), and the fault walk (fault_workload walk under
+# HZ_FAULT_MMAP=1, 2, 3, ...) against a fault-injection build of each line.
+hz_suite_test(robust_oom
+  SOURCES robust/fault_workload.c
+  LABELS robust oom
+  TIMEOUT 120
+  ARGS rlimit)
+
+if(HZ_FAULT_INJECTION)
+  # This build already has the hook: walk its own DSOs.
+  foreach(line IN LISTS HZ_LINES)
+    set(fault_dso_${line} $<TARGET_FILE:${line}>)
+  endforeach()
+else()
+  set(fault_dir ${CMAKE_BINARY_DIR}/fault)
+  set(fault_byproducts "")
+  foreach(line IN LISTS HZ_LINES)
+    list(APPEND fault_byproducts ${fault_dir}/lib/lib${line}.so)
+    set(fault_dso_${line} ${fault_dir}/lib/lib${line}.so)
+  endforeach()
+  ExternalProject_Add(hz_fault_lines
+    SOURCE_DIR ${CMAKE_SOURCE_DIR}
+    BINARY_DIR ${fault_dir}
+    LIST_SEPARATOR |
+    CMAKE_ARGS
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo
+      -DCMAKE_C_COMPILER=${CMAKE_C_COMPILER}
+      -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER}
+      -DHZ_FAULT_INJECTION=ON
+      -DHZ_BUILD_TESTS=OFF
+      -DHZ_BUILD_BENCH=OFF
+      -DHZ_LINES=${HZ_ROBUST_LINES_ARG}
+    INSTALL_COMMAND ""
+    BUILD_ALWAYS 1
+    BUILD_BYPRODUCTS ${fault_byproducts})
+  add_dependencies(robust_oom hz_fault_lines)
+endif()
+
+foreach(line IN LISTS HZ_LINES)
+  add_test(NAME fault_walk.${line}
+           COMMAND bash ${HZ_ROBUST_DIR}/fault_walk.sh ${fault_dso_${line}} $<TARGET_FILE:robust_oom>)
+  set_tests_properties(fault_walk.${line} PROPERTIES
+    TIMEOUT 300 LABELS "fault;robust;${line};preload" ENVIRONMENT "HZ_TEST_LINE=${line}")
+endforeach()
