@@ -57,6 +57,14 @@ static void hz3_large_unmap(uint64_t slot, uint64_t bytes) {
   hz3_slots_unmap(slot, hz3_slots_for(bytes), bytes);
 }
 
+/* Invariant: a block owns exactly hz3_slots_for(its bytes) slots. After an
+ * in-place shrink, the slots past the new end go back (mremap already
+ * unmapped their pages). */
+static void hz3_large_trim_slots(uint64_t slot, uint64_t old_bytes, uint64_t new_bytes) {
+  size_t old_slots = hz3_slots_for(old_bytes), new_slots = hz3_slots_for(new_bytes);
+  if (new_slots < old_slots) hz3_slots_unmap(slot + new_slots, old_slots - new_slots, 0);
+}
+
 /* Takes a cached block that can become `bytes` long in place. */
 static void *hz3_large_from_cache(size_t bytes, uint64_t align_slots) {
   if (hz3_large_cache_count == 0) return NULL;
@@ -87,6 +95,7 @@ static void *hz3_large_from_cache(size_t bytes, uint64_t align_slots) {
       hz3_large_unmap(taken.slot, taken.bytes);
       return NULL;
     }
+    hz3_large_trim_slots(taken.slot, taken.bytes, bytes);
   }
   hz_stat_add(HZ_STAT_LARGE_CACHE_HITS, 1);
   return p;
@@ -163,6 +172,7 @@ void *hz3_large_realloc(void *p, size_t size) {
     /* Shrinking, or growing inside the slot run we already own. */
     int saved = errno;
     if (mremap(p, old_bytes, bytes, 0) != MAP_FAILED) {
+      hz3_large_trim_slots(slot, old_bytes, bytes);
       hz3_large_bytes[slot] = bytes;
       atomic_fetch_add_explicit(&hz3_large_live, bytes - old_bytes, memory_order_relaxed);
       return p;
