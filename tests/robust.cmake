@@ -235,3 +235,16 @@ foreach(line IN LISTS HZ_LINES)
   set_tests_properties(fault_walk.${line} PROPERTIES
     TIMEOUT 300 LABELS "fault;robust;${line};preload" ENVIRONMENT "HZ_TEST_LINE=${line}")
 endforeach()
+
+# ---------------------------------------------------------------------------
+# Real programs under LD_PRELOAD (same harness as tests/programs/): redis-server
+# with redis-benchmark on 127.0.0.1, and a C++ program exercising new/delete.
+add_executable(robust_cxx_prog robust/cxx_prog.cpp)
+target_compile_options(robust_cxx_prog PRIVATE -O1 -g -fsized-deallocation)
+target_link_libraries(robust_cxx_prog PRIVATE Threads::Threads)
+# The g++ driver adds libstdc++ (the top level empties the implicit C++ libs).
+set_target_properties(robust_cxx_prog PROPERTIES LINKER_LANGUAGE CXX)
+
+hz_suite_script(robust_redis SCRIPT robust/redis.sh LABELS programs robust TIMEOUT 300)
+hz_suite_script(robust_cxx SCRIPT robust/cxx.sh LABELS programs robust TIMEOUT 180
+                ARGS $<TARGET_FILE:robust_cxx_prog>)
