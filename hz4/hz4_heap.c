@@ -104,6 +104,10 @@ static inline void *hz4_heap_pop(hz4_heap *heap, unsigned cls) {
 
 static inline void hz4_heap_push(hz4_heap *heap, unsigned cls, void *p) {
   hz4_bin *bin = &heap->bins[cls];
+  if (hz_unlikely(p == bin->head)) {  /* an immediate double free */
+    hz_stat_add(HZ_STAT_INVALID_FREES, 1);
+    return;
+  }
   *(void **)p = bin->head;
   bin->head = p;
   if (++bin->count > bin->limit) hz4_bin_overflow(heap, cls);

@@ -55,6 +55,12 @@ bool hz4_free_slow(void *p) {
   return true;
 }
 
+bool hz4_free_repeated(void *p) {
+  (void)p;
+  hz_stat_add(HZ_STAT_INVALID_FREES, 1);
+  return true;
+}
+
 void *hz_line_calloc(size_t size) {
   if (size <= HZ4_BLOCK_MAX_SIZE) {
     void *p = hz_line_malloc(size);

@@ -135,6 +135,12 @@ void hz4_page_release(hz4_heap *heap, hz4_page *page) {
 }
 
 void hz4_page_put(hz4_heap *heap, hz4_page *page, void *p) {
+  /* Cheap guards against a double free reaching the page: a second copy of
+   * the object must not make a page with live objects look empty. */
+  if (hz_unlikely(page->used == 0 || p == page->free || page->slices == 0)) {
+    hz_stat_add(HZ_STAT_INVALID_FREES, 1);
+    return;
+  }
   *(void **)p = page->free;
   page->free = p;
   page->used--;
@@ -170,8 +176,16 @@ uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool fresh,
       hz4_partial_push(heap, page);
     }
     hz4_page *next = page->next;
+    char *lo = hz4_page_start(page), *hi = lo + (size_t)page->carved * info->size;
     while (got < want && page->free != NULL) {
       void *p = page->free;
+      if (hz_unlikely((char *)p < lo || (char *)p >= hi || page->used >= page->capacity)) {
+        /* The list left the page: a double free overwrote a link. Drop the
+         * rest of it rather than hand out objects of other pages twice. */
+        hz_stat_add(HZ_STAT_INVALID_FREES, 1);
+        page->free = NULL;
+        break;
+      }
       page->free = *(void **)p;
       if (tail) *(void **)tail = p;
       else head = p;

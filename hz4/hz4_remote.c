@@ -72,18 +72,43 @@ static void hz4_bin_take_chain(hz4_heap *heap, unsigned cls, void *head, void *t
   bin->limit = limit > UINT32_MAX ? UINT32_MAX : (uint32_t)limit;
 }
 
+/* Whether p lies in one of `heap`'s segments: batch links are checked with
+ * it before they are followed, so a double free that rewrote one costs a
+ * lost batch, not a wild read. */
+static inline bool hz4_is_mine(hz4_heap *heap, const void *p) {
+  return hz4_map_kind(p) == HZ4_MAP_SEGMENT && hz4_segment_of(p)->owner == heap;
+}
+
 /* Takes inbox `cls` whole; returns the object count and the list's ends. */
 static uint32_t hz4_inbox_take(hz4_heap *heap, unsigned cls, void **head_out, void **tail_out) {
   void *head = atomic_exchange_explicit(&heap->inbox[cls], NULL, memory_order_seq_cst);
   if (head == NULL) return 0;
   uint32_t total = 0;
-  void *batch = head, *tail;
+  void *batch = head, *tail = NULL;
   for (;;) {
     uintptr_t meta = ((uintptr_t *)batch)[1];
-    tail = (void *)(meta & HZ4_META_PTR);
-    total += (uint32_t)(meta >> HZ4_META_SHIFT);
+    void *batch_tail = (void *)(meta & HZ4_META_PTR);
+    uint32_t count = (uint32_t)(meta >> HZ4_META_SHIFT);
+    if (hz_unlikely(count == 0 || !hz4_is_mine(heap, batch_tail))) {
+      /* A double free rewrote a link: keep what was read so far. */
+      hz_stat_add(HZ_STAT_INVALID_FREES, 1);
+      if (tail == NULL) {
+        batch_tail = batch;  /* at least the first object is ours (checked below) */
+        count = 1;
+      } else {
+        *(void **)tail = NULL;
+        break;
+      }
+    }
+    tail = batch_tail;
+    total += count;
     void *next = *(void **)tail;
     if (next == NULL) break;
+    if (hz_unlikely(!hz4_is_mine(heap, next))) {
+      hz_stat_add(HZ_STAT_INVALID_FREES, 1);
+      *(void **)tail = NULL;
+      break;
+    }
     batch = next;
   }
   *head_out = head;

@@ -17,6 +17,7 @@
 void *hz4_malloc_miss(size_t size);
 void *hz4_malloc_large(size_t size);
 bool hz4_free_slow(void *p);
+bool hz4_free_repeated(void *p);
 
 static inline void *hz_line_malloc(size_t size) {
   unsigned cls;
@@ -42,7 +43,9 @@ static inline bool hz_line_free(void *p) {
     if (hz_likely((tag >> HZ4_OWNER_SHIFT) == heap->id)) {
       unsigned cls = tag & 0xFFu;
       hz4_bin *bin = &heap->bins[cls];
-      *(void **)p = bin->head;
+      void *head = bin->head;
+      if (hz_unlikely(p == head)) return hz4_free_repeated(p);  /* an immediate double free */
+      *(void **)p = head;
       bin->head = p;
       if (hz_unlikely(++bin->count > bin->limit)) hz4_bin_overflow(heap, cls);
       return true;
