@@ -100,7 +100,9 @@ __attribute__((destructor)) static void hz_shim_destructor(void) {
 #define HZ_ALIAS(name) __attribute__((alias(#name), visibility("default")))
 /* glibc's prototypes carry nothrow/leaf/malloc attributes that an alias
  * cannot restate; the aliases are the same functions, so that is fine. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmissing-attributes"
+#endif
 
 static inline bool hz_is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 

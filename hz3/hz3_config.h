@@ -32,6 +32,14 @@
 #define HZ3_OWNER_MAX       ((1u << 24) - 1)     /* owner slots (heaps) recycled, never a limit in practice */
 #define HZ3_OWNER_NONE      0xFFFFFFFFu          /* the empty heap: never matches a tag */
 
+/* 1: a thread caches every object it frees, whoever owns it (the tcmalloc
+ * model); objects go home to their owner only when a cache overflows. A
+ * receiving thread that allocates again reuses them at local-free cost.
+ * 0: only the owner caches its objects; each remote free is sent at once. */
+#ifndef HZ3_CACHE_FOREIGN
+#define HZ3_CACHE_FOREIGN   1
+#endif
+
 #define HZ3_OUTBOX_LANES    8                    /* remote-free lanes per thread, hashed by owner */
 #define HZ3_REMOTE_BATCH    64                   /* objects per lane before one atomic push */
 

@@ -140,6 +140,14 @@ static void hz3_collect(hz3_heap *heap, bool to_cache) {
 
 /* ---- thread cache ---- */
 
+/* An object leaving a thread cache goes back to its span when this heap owns
+ * it, else to its owner (HZ3_CACHE_FOREIGN lets caches hold any object). */
+static inline void hz3_send_home(hz3_heap *heap, void *p) {
+  uint32_t owner = hz3_tags[hz3_tag_index(p)] >> HZ3_OWNER_SHIFT;
+  if (owner == heap->slot) hz3_span_put(heap, hz3_span_of(p), p);
+  else hz3_free_remote(heap, p, owner);
+}
+
 void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
   hz3_bin *bin = &heap->bins[cls];
   /* Keep the most recently freed half (warm in cache), return the rest. */
@@ -155,7 +163,7 @@ void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
   bin->count = keep;
   while (rest != NULL) {
     void *next = *(void **)rest;
-    hz3_span_put(heap, hz3_span_of(rest), rest);
+    hz3_send_home(heap, rest);
     rest = next;
   }
 }
@@ -167,7 +175,7 @@ static void hz3_bin_drain(hz3_heap *heap, unsigned cls) {
   bin->count = 0;
   while (p != NULL) {
     void *next = *(void **)p;
-    hz3_span_put(heap, hz3_span_of(p), p);
+    hz3_send_home(heap, p);
     p = next;
   }
 }
@@ -300,9 +308,10 @@ static hz3_heap *hz3_heap_attach(void) {
 
 /* Everything the heap holds in caches goes back to its spans. */
 static void hz3_heap_flush(hz3_heap *heap) {
+  /* Caches first: draining them may queue objects for other owners. */
+  for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) hz3_bin_drain(heap, cls);
   hz3_outbox_flush_all(heap);
   hz3_collect(heap, false);
-  for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) hz3_bin_drain(heap, cls);
   hz3_release_empty_spans(heap);
 }
 
@@ -387,7 +396,7 @@ void hz3_free_slow(void *p) {
   hz3_heap *heap = hz3_current_heap();
   if (heap == NULL) {
     hz3_inbox_push(owner, p, p, 1);
-  } else if (owner == heap->slot) {
+  } else if (owner == heap->slot || HZ3_CACHE_FOREIGN) {
     hz3_bin *bin = &heap->bins[tag & 0xFFu];
     *(void **)p = bin->head;
     bin->head = p;

@@ -38,7 +38,13 @@ static inline bool hz_line_free(void *p) {
   hz3_heap *heap = hz3_tls_heap;
   if (hz_likely(offset < hz3_arena_size)) {
     uint32_t tag = hz3_tags[offset >> HZ3_UNIT_SHIFT];
+#if HZ3_CACHE_FOREIGN
+    /* Any class object (owner bits set: not free, not large) goes to this
+     * thread's cache, once the thread has a heap. */
+    if (hz_likely(tag >= (1u << HZ3_OWNER_SHIFT) && heap->slot != HZ3_OWNER_NONE)) {
+#else
     if (hz_likely((tag >> HZ3_OWNER_SHIFT) == heap->slot)) {
+#endif
       unsigned cls = tag & 0xFFu;
       hz3_bin *bin = &heap->bins[cls];
       *(void **)p = bin->head;
