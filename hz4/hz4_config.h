@@ -61,6 +61,9 @@
 #ifndef HZ4_EXIT_PURGE
 #define HZ4_EXIT_PURGE       1   /* 1: an exiting thread returns its free pages at once */
 #endif
+#ifndef HZ4_PREFETCH_NEXT
+#define HZ4_PREFETCH_NEXT    1   /* 1: malloc prefetches the next object of the cache list */
+#endif
 #ifndef HZ4_SPARE_PAGE
 #define HZ4_SPARE_PAGE       1   /* 1: keep one empty page per class against ping-pong */
 #endif

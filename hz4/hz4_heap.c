@@ -262,7 +262,7 @@ void *hz4_alloc_class(unsigned cls) {
   return hz4_alloc_slow(cls);
 }
 
-static void *hz4_block_alloc_in(hz4_heap *heap, size_t size, size_t align) {
+static void *hz4_block_alloc_in(hz4_heap *heap, size_t size, size_t align, bool *zero) {
   if (hz4_inbox_pending(heap, HZ4_CLS_BLOCK)) hz4_collect_all(heap, true);
   unsigned slices = (unsigned)((size + HZ4_SLICE_SIZE - 1) >> HZ4_SLICE_SHIFT);
   if (slices == 0) slices = 1;
@@ -274,15 +274,16 @@ static void *hz4_block_alloc_in(hz4_heap *heap, size_t size, size_t align) {
     if (page == NULL) return NULL;
   }
   page->used = 1;
+  *zero = page->zero;
   return hz4_page_start(page);
 }
 
-void *hz4_alloc_block(size_t size, size_t align) {
+void *hz4_alloc_block(size_t size, size_t align, bool *zero) {
   hz4_heap *heap = hz4_current_heap();
-  if (heap != NULL) return hz4_block_alloc_in(heap, size, align);
+  if (heap != NULL) return hz4_block_alloc_in(heap, size, align, zero);
   heap = hz4_shared_enter();
   if (heap == NULL) return NULL;
-  void *p = hz4_block_alloc_in(heap, size, align);
+  void *p = hz4_block_alloc_in(heap, size, align, zero);
   hz4_shared_leave();
   return p;
 }
@@ -333,7 +334,7 @@ void hz4_free_other(void *p, uint32_t tag) {
     return;
   }
   size_t size = cls == HZ4_CLS_BLOCK ? hz4_page_of(p)->size : hz4_classes[cls].size;
-  hz4_remote_free(heap, owner, cls, size, p);
+  hz4_remote_free(heap, owner, owner_id, cls, size, p);
 }
 
 /* ---- trim, out of memory, introspection, fork ---- */

@@ -75,8 +75,9 @@ void hz4_free_other(void *p, uint32_t tag);
 /* One object of `cls` for the calling thread (any path). */
 void *hz4_alloc_class(unsigned cls);
 /* A block of `size` bytes (<= HZ4_BLOCK_MAX_SIZE) on its own page, aligned
- * to `align` (a power of two <= HZ4_BLOCK_MAX_SIZE). */
-void *hz4_alloc_block(size_t size, size_t align);
+ * to `align` (a power of two <= HZ4_BLOCK_MAX_SIZE); *zero says it reads
+ * zero (its slices were never used). */
+void *hz4_alloc_block(size_t size, size_t align, bool *zero);
 
 /* Out of memory: flushes the calling thread's heap (or `heap`, whose lock
  * the caller may hold), reclaims parked heaps and returns every free page

@@ -42,8 +42,8 @@ void *hz4_malloc_miss(size_t size) {
 
 void *hz4_malloc_large(size_t size) {
   hz4_ensure_ready();
-  if (size <= HZ4_BLOCK_MAX_SIZE) return hz4_alloc_block(size, 0);
   bool fresh;
+  if (size <= HZ4_BLOCK_MAX_SIZE) return hz4_alloc_block(size, 0, &fresh);
   return hz4_large_alloc(size, 0, &fresh);
 }
 
@@ -62,14 +62,15 @@ bool hz4_free_repeated(void *p) {
 }
 
 void *hz_line_calloc(size_t size) {
-  if (size <= HZ4_BLOCK_MAX_SIZE) {
+  if (size <= HZ4_CLASS_MAX_SIZE) {
     void *p = hz_line_malloc(size);
     if (p != NULL) memset(p, 0, size);
     return p;
   }
   hz4_ensure_ready();
   bool fresh;
-  void *p = hz4_large_alloc(size, 0, &fresh);
+  void *p = size <= HZ4_BLOCK_MAX_SIZE ? hz4_alloc_block(size, 0, &fresh)
+                                       : hz4_large_alloc(size, 0, &fresh);
   if (p != NULL && !fresh) memset(p, 0, size);  /* fresh OS pages are already zero */
   return p;
 }
@@ -83,9 +84,9 @@ void *hz_line_aligned(size_t align, size_t size) {
     while (cls < HZ4_CLASS_COUNT && hz4_classes[cls].size % align != 0) cls++;
     if (cls < HZ4_CLASS_COUNT) return hz4_alloc_class(cls);
   }
-  if (size <= HZ4_BLOCK_MAX_SIZE && align <= HZ4_BLOCK_MAX_SIZE)
-    return hz4_alloc_block(size ? size : 1, align);
   bool fresh;
+  if (size <= HZ4_BLOCK_MAX_SIZE && align <= HZ4_BLOCK_MAX_SIZE)
+    return hz4_alloc_block(size ? size : 1, align, &fresh);
   return hz4_large_alloc(size ? size : 1, align, &fresh);
 }
 

@@ -78,8 +78,10 @@ hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned
     if (first < 0) return NULL;  /* cannot happen for slices <= 32, align <= 32 */
   }
   uint64_t run = hz4_run_mask((unsigned)first, slices);
+  bool zero = (seg->zero_slices & run) == run;
   seg->free_slices &= ~run;
   seg->dirty_slices &= ~run;
+  seg->zero_slices &= ~run;
   if (seg->free_slices == 0) hz4_segs_remove(heap, seg);
 
   hz4_page *page = &seg->pages[first];
@@ -90,6 +92,7 @@ hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned
   page->cls = (uint8_t)cls;
   page->slices = (uint8_t)slices;
   page->in_partial = 0;
+  page->zero = zero;
   if (cls == HZ4_CLS_BLOCK) {
     page->size = (uint32_t)(slices * HZ4_SLICE_SIZE);
     page->capacity = 1;

@@ -27,7 +27,7 @@ void hz4_inbox_push(hz4_heap *owner, unsigned cls, void *head, void *tail, uint3
   }
 }
 
-static void hz4_outbox_flush(hz4_heap *heap, unsigned slot) {
+void hz4_outbox_flush(hz4_heap *heap, unsigned slot) {
   hz4_outbox *box = &heap->outbox[slot];
   hz4_inbox_push(box->owner, box->cls, box->head, box->tail, box->count);
   heap->outbox_bytes -= box->bytes;
@@ -43,27 +43,14 @@ void hz4_outbox_flush_all(hz4_heap *heap) {
     hz4_outbox_flush(heap, (unsigned)__builtin_ctzll(used));
 }
 
-void hz4_remote_free(hz4_heap *heap, hz4_heap *owner, unsigned cls, size_t size, void *p) {
-  unsigned slot = (cls + owner->id * 23u) & (HZ4_OUTBOX_SLOTS - 1);
-  hz4_outbox *box = &heap->outbox[slot];
-  if (box->owner != owner || box->cls != cls) {
-    if (box->owner != NULL) hz4_outbox_flush(heap, slot);
-    box->owner = owner;
-    box->cls = cls;
-    box->tail = p;
-    heap->outbox_used |= 1ull << slot;
-  }
-  *(void **)p = box->head;
-  box->head = p;
-  box->bytes += size;
-  heap->outbox_bytes += size;
-  uint32_t batch = cls < HZ4_CLASS_COUNT ? hz4_classes[cls].batch : 1;
-  if (++box->count >= batch) hz4_outbox_flush(heap, slot);
-  else if (heap->outbox_bytes > HZ4_OUTBOX_BYTES) hz4_outbox_flush_all(heap);
-}
-
 /* A collected chain joins the bin and raises its limit (see hz4_bin). */
+static void hz4_put_list(hz4_heap *heap, void *p);
+
 static void hz4_bin_take_chain(hz4_heap *heap, unsigned cls, void *head, void *tail, uint32_t n) {
+  if (hz4_classes[cls].tcache_limit == 0) {  /* HZ_TCACHE=0: no caching, home they go */
+    hz4_put_list(heap, head);
+    return;
+  }
   hz4_bin *bin = &heap->bins[cls];
   *(void **)tail = bin->head;
   bin->head = head;

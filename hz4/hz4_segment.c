@@ -36,6 +36,7 @@ static hz4_segment *hz4_segment_map(void) {
   hz_os_hint_hugepages(seg, HZ4_SEG_SIZE);
   /* Fresh anonymous memory is zero: only the non-zero fields are set. */
   seg->free_slices = HZ4_SEG_EMPTY;
+  seg->zero_slices = HZ4_SEG_EMPTY;
   hz_lock_acquire(&hz4_seg_lock);
   hz4_all_add_locked(seg);
   hz4_segmap[(uintptr_t)seg >> HZ4_SEG_SHIFT] = HZ4_MAP_SEGMENT;

@@ -45,7 +45,8 @@ typedef struct hz4_page {
   uint8_t cls;               /* class, or HZ4_CLS_BLOCK */
   uint8_t slices;            /* page length; 0 in a descriptor that starts no page */
   uint8_t in_partial;
-  uint8_t pad[5];
+  uint8_t zero;              /* every slice came straight from the OS: the page reads zero */
+  uint8_t pad[4];
 } hz4_page;
 
 typedef struct hz4_segment {
@@ -56,6 +57,7 @@ typedef struct hz4_segment {
   _Alignas(64) uint64_t free_slices;  /* bit i: slice i is in no page */
   uint64_t dirty_slices;           /* free slices that may still be resident */
   uint64_t dirty_since_ms;         /* last time a slice became dirty */
+  uint64_t zero_slices;            /* never used since mapped: read zero (calloc skips memset) */
   struct hz4_segment *next;        /* owner's list of segments, or the pool */
   struct hz4_segment *prev;
   uint64_t pooled_ms;
