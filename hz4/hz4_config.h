@@ -59,7 +59,9 @@
 #define HZ4_REMOTE_BATCHING  1   /* 0: every remote free is pushed to the owner at once */
 #endif
 #ifndef HZ4_EXIT_PURGE
-#define HZ4_EXIT_PURGE       1   /* 1: an exiting thread returns its free pages at once */
+#define HZ4_EXIT_PURGE       1   /* 1: an exiting thread returns its free pages at once, and the
+                                    last one (at most one thread left) empties the segment pool
+                                    and the huge-block cache */
 #endif
 #ifndef HZ4_PREFETCH_NEXT
 #define HZ4_PREFETCH_NEXT    1   /* 1: malloc prefetches the next object of the cache list */

@@ -207,10 +207,17 @@ static void hz4_thread_exit(void *arg) {
   heap->attached = 0;
   heap->parked_next = hz4_parked;
   hz4_parked = heap;
-  hz4_live_count--;
+  uint64_t still_live = --hz4_live_count;
   hz_lock_release(&hz4_heaps_lock);
   /* Our last frees may have gone to heaps that are already parked. */
   hz4_parked_reclaim_flagged();
+  /* The last worker is gone (at most the main thread is left): nothing is
+   * likely to reuse pooled segments or cached huge blocks soon, and nobody
+   * may allocate again to run the delayed purge, so return them now. */
+  if (HZ4_EXIT_PURGE && still_live <= 1) {
+    hz4_pool_purge(true);
+    hz4_large_purge(true);
+  }
   hz_stat_add(HZ_STAT_THREADS_EXITED, 1);
 }
 

@@ -106,7 +106,13 @@ bool hz_line_claims(const void *p) { return hz4_map_kind(p) != HZ4_MAP_NONE; }
 
 void *hz_line_realloc(void *p, size_t usable, size_t size) {
   unsigned kind = hz4_map_kind(p);
-  if (kind != HZ4_MAP_SEGMENT && size > HZ4_BLOCK_MAX_SIZE) return hz4_large_realloc(p, kind, size);
+  /* A huge block stays one while it is not class-sized: mremap moves or
+   * resizes its pages, nothing is copied. */
+  if (kind != HZ4_MAP_SEGMENT && size > HZ4_CLASS_MAX_SIZE) return hz4_large_realloc(p, kind, size);
+  if (kind == HZ4_MAP_SEGMENT && size > HZ4_CLASS_MAX_SIZE && size <= HZ4_BLOCK_MAX_SIZE &&
+      (hz4_segment_of(p)->tags[hz4_slice_of(p)] & HZ4_TAG_BLOCK) &&
+      hz4_block_resize(hz4_tls_heap, p, size))
+    return p;  /* a block of this thread, resized in its segment: no copy */
   /* In place when it fits without wasting more than half the block. */
   if (size <= usable && (size > usable / 2 || usable <= 256)) return p;
   void *q = hz_line_malloc(size);

@@ -165,6 +165,42 @@ bool hz4_block_release(hz4_heap *heap, void *p) {
   return true;
 }
 
+bool hz4_block_resize(hz4_heap *heap, void *p, size_t size) {
+  hz4_page *page = hz4_page_of(p);
+  hz4_segment *seg = hz4_segment_of(p);
+  if (page->slices == 0 || page->cls != HZ4_CLS_BLOCK || hz4_page_start(page) != (char *)p ||
+      seg->owner != heap)
+    return false;
+  unsigned first = (unsigned)(page - seg->pages), old = page->slices;
+  unsigned want = (unsigned)((size + HZ4_SLICE_SIZE - 1) >> HZ4_SLICE_SHIFT);
+  if (want == 0) want = 1;
+  if (want == old) return true;
+  if (want < old) {  /* shrink: the tail slices go back to the segment */
+    uint64_t run = hz4_run_mask(first + want, old - want);
+    for (unsigned i = first + want; i < first + old; i++) seg->tags[i] = 0;
+    if (seg->free_slices == 0) hz4_segs_add(heap, seg);
+    seg->free_slices |= run;
+    seg->dirty_slices |= run;
+    seg->dirty_since_ms = hz_os_now_ms();
+  } else {           /* grow into free slices right behind the block */
+    if (first + want > HZ4_SLICES) return false;
+    uint64_t run = hz4_run_mask(first + old, want - old);
+    if ((seg->free_slices & run) != run) return false;
+    seg->free_slices &= ~run;
+    seg->dirty_slices &= ~run;
+    seg->zero_slices &= ~run;
+    uint32_t tag = seg->tags[first];
+    for (unsigned i = first + old; i < first + want; i++) {
+      seg->page_of[i] = (uint8_t)first;
+      seg->tags[i] = tag;
+    }
+    if (seg->free_slices == 0) hz4_segs_remove(heap, seg);
+  }
+  page->slices = (uint8_t)want;
+  page->size = (uint32_t)(want * HZ4_SLICE_SIZE);
+  return true;
+}
+
 uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool fresh,
                        void **head_out, void **tail_out) {
   const hz4_class_info *info = &hz4_classes[cls];

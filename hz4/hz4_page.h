@@ -32,6 +32,11 @@ void hz4_page_put(hz4_heap *heap, hz4_page *page, void *p);
  * block of this heap (the free is invalid). */
 bool hz4_block_release(hz4_heap *heap, void *p);
 
+/* Resizes the one-block page at p (this heap's) in place to hold `size`
+ * bytes: shrinking gives the tail slices back, growing takes the free
+ * slices right behind it. False when that is not possible. */
+bool hz4_block_resize(hz4_heap *heap, void *p, size_t size);
+
 /* Up to `want` objects of `cls` from the heap's pages as a NULL-terminated
  * list: first objects already home, then (when `fresh`) never-used ones,
  * from a new page if needed. Returns the count (0: none / out of memory). */
