@@ -47,7 +47,7 @@ for t in "${tokens[@]}"; do
   t="${t%"${t##*[![:space:]]}"}"
   [[ -z "$t" ]] && continue
   case "$t" in
-    ok|taint|abort) outcome=$t ;;
+    ok|taint|abort|signal) outcome=$t ;;
     counted) counted=1 ;;
     env=*) envs+=("${t#env=}") ;;
     err=*) err_res+=("${t#err=}") ;;
@@ -55,7 +55,7 @@ for t in "${tokens[@]}"; do
     *) echo "FAIL: unknown token '$t' in the expectation"; finish 0 1 ;;
   esac
 done
-[[ -n "$outcome" ]] || { echo "FAIL: no outcome (ok|taint|abort) in '$cell'"; finish 0 1; }
+[[ -n "$outcome" ]] || { echo "FAIL: no outcome (ok|taint|abort|signal) in '$cell'"; finish 0 1; }
 
 mode=strict
 [[ $outcome == taint ]] && mode=taint
@@ -89,6 +89,9 @@ case $outcome in
   abort)
     if [[ $rc -eq 134 ]]; then ok "SIGABRT"
     else bad "expected SIGABRT, got $(describe $rc)"; fi ;;
+  signal)
+    if [[ $rc -gt 128 && $rc -ne 137 ]]; then ok "killed by a signal: $(describe $rc)"
+    else bad "expected death by a signal, got $(describe $rc)"; fi ;;
 esac
 if [[ $counted -eq 1 ]]; then
   n=$(sed -n 's/^ *\([0-9][0-9]*\)[[:space:]]*frees of unallocated pointers inside our arena.*/\1/p' "$tmp/err" | head -n 1)
