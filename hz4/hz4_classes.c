@@ -35,14 +35,15 @@ void hz4_classes_init(int64_t tcache_percent) {
     c->size = hz4_class_size_at(i);
     c->slices = (uint16_t)hz4_pick_slices(c->size);
     c->capacity = (uint32_t)((c->slices * HZ4_SLICE_SIZE) / c->size);
-    /* Cache about 128 KiB per class, between 4 and 256 objects. */
-    uint32_t limit = (uint32_t)((128u << 10) / c->size);
-    if (limit < 4) limit = 4;
+    /* Cache about HZ4_TCACHE_BYTES per class, between HZ4_TCACHE_MIN and 256
+     * objects. */
+    uint32_t limit = (uint32_t)(HZ4_TCACHE_BYTES / c->size);
+    if (limit < HZ4_TCACHE_MIN) limit = HZ4_TCACHE_MIN;
     if (limit > 256) limit = 256;
     limit = (uint32_t)((int64_t)limit * tcache_percent / 100);
     if (limit > 65535) limit = 65535;
     c->tcache_limit = (uint16_t)limit;
-    c->refill = limit / 2 ? limit / 2 : 1;
+    c->refill = limit ? limit : 1;  /* overflow keeps half, so a refill fills it */
     if (c->refill > c->capacity) c->refill = c->capacity;
     uint32_t batch = (uint32_t)(HZ4_BATCH_BYTES / c->size);
     if (batch < 2) batch = 2;

@@ -44,6 +44,15 @@
 #define HZ4_CLS_BLOCK        HZ4_CLASS_COUNT          /* inbox index of one-block pages */
 #define HZ4_INBOXES          (HZ4_CLASS_COUNT + 1)
 
+/* Thread caches: about this many bytes per class, at least this many objects
+ * (before HZ_TCACHE_SCALE). */
+#ifndef HZ4_TCACHE_BYTES
+#define HZ4_TCACHE_BYTES     ((size_t)128 << 10)
+#endif
+#ifndef HZ4_TCACHE_MIN
+#define HZ4_TCACHE_MIN       4
+#endif
+
 /* Remote frees: a thread buffers frees of other heaps' objects in chains
  * keyed by (owner, class) and pushes a chain with one CAS when it reaches
  * HZ4_BATCH_MAX objects or HZ4_BATCH_BYTES, when its slot is needed by

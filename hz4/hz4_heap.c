@@ -58,9 +58,9 @@ void hz4_bin_overflow(hz4_heap *heap, unsigned cls) {
 }
 
 /* Fills an empty bin and pops one. Order: remote frees of this class, then
- * objects already home in pages; only then, before fresh memory, flush our
- * own outbox and collect every inbox; then never-used objects or a new page;
- * out of memory: give everything back and try once more. */
+ * the heap's pages of the class; only then, before a new page, flush our own
+ * outbox and collect every inbox; then a new page; out of memory: give
+ * everything back and try once more. */
 static void *hz4_refill(hz4_heap *heap, unsigned cls) {
   hz4_bin *bin = &heap->bins[cls];
   if (hz4_inbox_pending(heap, cls)) {

@@ -201,15 +201,17 @@ bool hz4_block_resize(hz4_heap *heap, void *p, size_t size) {
   return true;
 }
 
-uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool fresh,
+uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool new_page,
                        void **head_out, void **tail_out) {
   const hz4_class_info *info = &hz4_classes[cls];
   uint32_t got = 0;
   void *head = NULL, *tail = NULL;
   hz4_page *page = heap->partial[cls];
-  for (int pass = 0; got < want; pass++) {
+  /* Every listed page yields at least one object, so this walk is as long
+   * as the number of objects taken. */
+  while (got < want) {
     if (page == NULL) {
-      if (!fresh || got != 0 || pass > 64) break;
+      if (!new_page || got != 0) break;
       page = hz4_page_alloc(heap, cls, info->slices, 1);
       if (page == NULL) break;
       hz4_partial_push(heap, page);
@@ -232,7 +234,7 @@ uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool fresh,
       page->used++;
       got++;
     }
-    if (fresh && got < want && page->carved < page->capacity) {
+    if (got < want && page->carved < page->capacity) {
       uint32_t carve = page->capacity - page->carved;
       if (carve > want - got) carve = want - got;
       char *p = hz4_page_start(page) + (size_t)page->carved * info->size;

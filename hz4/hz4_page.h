@@ -38,9 +38,10 @@ bool hz4_block_release(hz4_heap *heap, void *p);
 bool hz4_block_resize(hz4_heap *heap, void *p, size_t size);
 
 /* Up to `want` objects of `cls` from the heap's pages as a NULL-terminated
- * list: first objects already home, then (when `fresh`) never-used ones,
- * from a new page if needed. Returns the count (0: none / out of memory). */
-uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool fresh,
+ * list: objects back home first, then never-used ones carved from a page's
+ * tail; a new page only when `new_page` and the heap has none with room.
+ * Returns the count (0: none / out of memory). */
+uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool new_page,
                        void **head_out, void **tail_out);
 
 /* Releases every empty page (spares too) and hands every empty segment to
