@@ -8,9 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
-uintptr_t hz3_arena_base;
-uintptr_t hz3_arena_size;
-uint32_t *hz3_tags;
+hz3_arena_map hz3_map = {.free_key = 0x9e3779b97f4a7c15u};
 
 static hz_lock hz3_arena_lock = HZ_LOCK_INIT;
 static hz_lock hz3_meta_lock = HZ_LOCK_INIT;

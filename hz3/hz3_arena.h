@@ -41,9 +41,17 @@ typedef struct hz3_segment {
 
 /* Read-only after init; zero before, which sends every pointer to the slow
  * path (nothing is ours before init). */
-extern uintptr_t hz3_arena_base;
-extern uintptr_t hz3_arena_size;
-extern uint32_t *hz3_tags;
+typedef struct hz3_arena_map {
+  uintptr_t base;       /* first byte of the arena */
+  uintptr_t size;       /* bytes of address space; 0 until init */
+  uint32_t *tags;       /* one tag per unit */
+  uintptr_t free_key;   /* see hz3_free_key (hz3_heap.h) */
+} hz3_arena_map;
+/* One struct so the fast paths reach all four with one address. */
+extern hz3_arena_map hz3_map;
+#define hz3_arena_base (hz3_map.base)
+#define hz3_arena_size (hz3_map.size)
+#define hz3_tags (hz3_map.tags)
 
 static inline uint32_t hz3_tag_index(const void *p) {
   return (uint32_t)(((uintptr_t)p - hz3_arena_base) >> HZ3_UNIT_SHIFT);

@@ -7,10 +7,27 @@
 
 #include <pthread.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 enum { HZ3_THREAD_NEW = 0, HZ3_THREAD_ATTACHED = 1, HZ3_THREAD_EXITED = 2 };
 
 static const hz3_heap hz3_heap_empty = {.slot = HZ3_OWNER_NONE};
+
+void hz3_free_key_init(void) {
+  const unsigned char *random = (const unsigned char *)getauxval(AT_RANDOM);
+  uintptr_t key = 0;
+  if (random != NULL) memcpy(&key, random + 8, sizeof(key));
+  key ^= (uintptr_t)&hz3_map;  /* differs per process even without AT_RANDOM (ASLR) */
+  if (key != 0) hz3_free_key = key;
+}
+
+hz_cold void hz3_free_twice(void *p) {
+  (void)p;
+  hz_stat_add(HZ_STAT_INVALID_FREES, 1);
+}
+
+static inline void hz3_mark_free(void *p) { ((uintptr_t *)p)[1] = hz3_free_key; }
+static inline bool hz3_is_marked_free(const void *p) { return ((const uintptr_t *)p)[1] == hz3_free_key; }
 __thread hz3_heap *hz3_tls_heap = (hz3_heap *)&hz3_heap_empty;
 static __thread uint8_t hz3_tls_state;
 
@@ -108,6 +125,7 @@ void hz3_free_remote(hz3_heap *heap, void *p, uint32_t owner) {
   hz3_outbox *box = &heap->outbox[owner & (HZ3_OUTBOX_LANES - 1)];
   if (box->count != 0 && box->owner != owner) hz3_outbox_flush(heap, box);
   *(void **)p = box->head;
+  hz3_mark_free(p);
   if (box->count == 0) box->tail = p;
   box->head = p;
   box->owner = owner;
@@ -243,6 +261,7 @@ pop:;
   void *p = bin->head;
   bin->head = *(void **)p;
   bin->count--;
+  ((uintptr_t *)p)[1] = 0;
   return p;
 }
 
@@ -252,6 +271,7 @@ static inline void *hz3_heap_pop(hz3_heap *heap, unsigned cls) {
   if (hz_likely(p != NULL)) {
     bin->head = *(void **)p;
     bin->count--;
+    ((uintptr_t *)p)[1] = 0;
     return p;
   }
   return hz3_refill(heap, cls);
@@ -392,13 +412,19 @@ void hz3_free_slow(void *p) {
     hz3_large_free(p);
     return;
   }
+  if (hz3_is_marked_free(p)) {
+    hz3_free_twice(p);
+    return;
+  }
   uint32_t owner = tag >> HZ3_OWNER_SHIFT;
   hz3_heap *heap = hz3_current_heap();
   if (heap == NULL) {
+    hz3_mark_free(p);
     hz3_inbox_push(owner, p, p, 1);
   } else if (owner == heap->slot || HZ3_CACHE_FOREIGN) {
     hz3_bin *bin = &heap->bins[tag & 0xFFu];
     *(void **)p = bin->head;
+    hz3_mark_free(p);
     bin->head = p;
     if (++bin->count > bin->limit) hz3_bin_overflow(heap, tag & 0xFFu);
   } else {

@@ -41,6 +41,16 @@ typedef struct hz3_heap {
   char pad[64 - sizeof(void *)];
 } hz3_heap;
 
+/* Written into the second word of every freed object and cleared when the
+ * object is handed out again: a free that finds it there is a double free
+ * (or a free of a never-allocated slot) and is ignored instead of linking the
+ * object into a cache list twice. Random per process (AT_RANDOM), so program
+ * data matches it with probability 2^-64. */
+#define hz3_free_key (hz3_map.free_key)
+void hz3_free_key_init(void);
+/* Counts and drops a free whose object already carries the key. */
+void hz3_free_twice(void *p);
+
 /* The calling thread's heap; points at a read-only empty heap until the
  * thread's first slow path, so "no heap yet" costs the fast path nothing. */
 extern __thread hz3_heap *hz3_tls_heap;

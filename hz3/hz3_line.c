@@ -32,7 +32,8 @@ static hz_cold bool hz3_init_slow(void) {
     return false;
   }
   if (!key_made) {
-    hz3_heaps_init();
+    hz3_free_key_init();
+  hz3_heaps_init();
     key_made = true;
   }
   atomic_store_explicit(&hz3_ready, 1, memory_order_release);
@@ -98,6 +99,10 @@ bool hz_line_claims(const void *p) { return hz3_in_arena(p); }
 
 void *hz_line_realloc(void *p, size_t usable, size_t size) {
   bool large = (hz3_tags[hz3_tag_index(p)] & 0xFFu) == HZ3_TAG_LARGE;
+  if (!large && ((const uintptr_t *)p)[1] == hz3_free_key) {
+    hz3_free_twice(p);  /* realloc of a freed block: refuse, never hand it out */
+    return NULL;
+  }
   if (large && size > HZ3_CLASS_MAX_SIZE) return hz3_large_realloc(p, size);
   /* In place when it fits without wasting more than half the block. */
   if (!large && size <= usable && (size > usable / 2 || usable <= 256)) return p;

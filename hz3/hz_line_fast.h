@@ -26,6 +26,7 @@ static inline void *hz_line_malloc(size_t size) {
     if (hz_likely(p != NULL)) {
       bin->head = *(void **)p;
       bin->count--;
+      ((uintptr_t *)p)[1] = 0;  /* no longer free: see hz3_free_key */
       return p;
     }
     return hz3_malloc_miss(size);  /* recomputes the class: tables may be unset before init */
@@ -45,9 +46,16 @@ static inline bool hz_line_free(void *p) {
 #else
     if (hz_likely((tag >> HZ3_OWNER_SHIFT) == heap->slot)) {
 #endif
+      uintptr_t *words = p;
+      uintptr_t key = hz3_free_key;
+      if (hz_unlikely(words[1] == key)) {
+        hz3_free_twice(p);
+        return true;
+      }
       unsigned cls = tag & 0xFFu;
       hz3_bin *bin = &heap->bins[cls];
-      *(void **)p = bin->head;
+      words[0] = (uintptr_t)bin->head;
+      words[1] = key;
       bin->head = p;
       if (hz_unlikely(++bin->count > bin->limit)) hz3_bin_overflow(heap, cls);
       return true;

@@ -26,17 +26,8 @@ string(REPLACE ";" "|" HZ_ROBUST_LINES_ARG "${HZ_LINES}")
 # "Open findings"). They stay registered but DISABLED (ctest lists them as
 # "Not Run (Disabled)") until the allocator is fixed; then delete the entry.
 set(HZ_ROBUST_KNOWN_BUGS
-  # B1: an immediate double free of a small/medium block makes the thread
-  # cache list point to itself; every later malloc of that class returns the
-  # same block.
-  death.double_free_small_immediate.hz3
-  death.double_free_medium_immediate.hz3
-  death.double_free_cross_thread.hz3
-  death.double_free_cross_thread_remote_first.hz3
-  death.realloc_freed_small.hz3
-  # B2: a delayed double free that reaches the span twice releases the span
-  # while another block in it is still live.
-  death.double_free_span_release.hz3
+  # Empty: B1 and B2 (double frees corrupting a cache list or releasing a span
+  # with a live block) are fixed by the free key in hz3 (docs/hz3.md).
 )
 
 function(hz_robust_mark_known_bug test_name key)
@@ -59,7 +50,7 @@ foreach(line IN LISTS HZ_LINES)
 endforeach()
 
 # Each regression input is its own named test.
-file(GLOB HZ_ROBUST_REGRESS LIST_DIRECTORIES false ${HZ_ROBUST_DIR}/regress/*)
+file(GLOB HZ_ROBUST_REGRESS LIST_DIRECTORIES false CONFIGURE_DEPENDS ${HZ_ROBUST_DIR}/regress/*)
 list(FILTER HZ_ROBUST_REGRESS EXCLUDE REGEX "\\.md$")
 foreach(input IN LISTS HZ_ROBUST_REGRESS)
   get_filename_component(rname ${input} NAME)
