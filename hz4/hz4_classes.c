@@ -2,6 +2,7 @@
 
 hz4_class_info hz4_classes[HZ4_CLASS_COUNT];
 uint8_t hz4_class_small[(HZ4_SMALL_MAX >> 4) + 1];
+uint8_t hz4_class_medium[(HZ4_MEDIUM_MAX >> 7) + 1];
 
 static uint32_t hz4_class_size_at(unsigned i) {
   if (i < 8) return 16u * (i + 1);
@@ -55,5 +56,11 @@ void hz4_classes_init(int64_t tcache_percent) {
     unsigned cls = 0;
     while (hz4_classes[cls].size < size) cls++;
     hz4_class_small[idx] = (uint8_t)cls;
+  }
+  for (unsigned idx = 0; idx <= (HZ4_MEDIUM_MAX >> 7); idx++) {
+    uint32_t size = idx << 7;
+    unsigned cls = 0;
+    while (hz4_classes[cls].size < size) cls++;
+    hz4_class_medium[idx] = (uint8_t)cls;
   }
 }

@@ -24,6 +24,8 @@ extern hz4_class_info hz4_classes[HZ4_CLASS_COUNT];
  * which maps everything to class 0; the empty heap's bins are empty, so such
  * calls fall into the slow path, which recomputes the class after init. */
 extern uint8_t hz4_class_small[(HZ4_SMALL_MAX >> 4) + 1];
+/* By (size + 127) >> 7 for sizes up to HZ4_MEDIUM_MAX (the same before init). */
+extern uint8_t hz4_class_medium[(HZ4_MEDIUM_MAX >> 7) + 1];
 
 /* Fills the tables; thread-cache limits scale by `tcache_percent`
  * (0 disables thread caches). */
@@ -37,7 +39,9 @@ static inline unsigned hz4_class_mid(size_t size) {
 }
 
 static inline unsigned hz4_class_of(size_t size) {
-  return size <= HZ4_SMALL_MAX ? hz4_class_small[(size + 15) >> 4] : hz4_class_mid(size);
+  if (size <= HZ4_SMALL_MAX) return hz4_class_small[(size + 15) >> 4];
+  if (size <= HZ4_MEDIUM_MAX) return hz4_class_medium[(size + 127) >> 7];
+  return hz4_class_mid(size);
 }
 
 #endif

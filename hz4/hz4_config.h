@@ -30,7 +30,8 @@
 #define HZ4_MAP_ENTRIES      ((size_t)1 << (HZ4_ADDR_BITS - HZ4_SEG_SHIFT))
 
 #define HZ4_CLASS_COUNT      52                       /* 16..128 step 16, then 4 per doubling */
-#define HZ4_SMALL_MAX        1024                     /* sizes served by the lookup table */
+#define HZ4_SMALL_MAX        1024                     /* sizes served by the 16-byte-step table */
+#define HZ4_MEDIUM_MAX       ((size_t)32 << 10)       /* sizes served by the 128-byte-step table */
 #define HZ4_CLASS_MAX_SIZE   ((size_t)256 << 10)      /* larger: one-block pages or huge */
 #define HZ4_BLOCK_MAX_SIZE   ((size_t)2 << 20)        /* larger: huge mappings */
 

@@ -1,6 +1,6 @@
 /* hz4 fast paths, inlined into the shared shim's malloc and free.
  *
- * malloc: size -> class (a table load up to 1 KiB, a few ALU ops above),
+ * malloc: size -> class (a table load up to 32 KiB, a few ALU ops above),
  *         pop the thread cache list.
  * free:   one bounds check and one segmap byte say "one of our segments";
  *         then the slice's tag in the segment header (found by masking)
@@ -22,6 +22,7 @@ bool hz4_free_repeated(void *p);
 static inline void *hz_line_malloc(size_t size) {
   unsigned cls;
   if (hz_likely(size <= HZ4_SMALL_MAX)) cls = hz4_class_small[(size + 15) >> 4];
+  else if (hz_likely(size <= HZ4_MEDIUM_MAX)) cls = hz4_class_medium[(size + 127) >> 7];
   else if (hz_likely(size <= HZ4_CLASS_MAX_SIZE)) cls = hz4_class_mid(size);
   else return hz4_malloc_large(size);
   hz4_bin *bin = &hz4_tls_heap->bins[cls];
