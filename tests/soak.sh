@@ -97,6 +97,7 @@ for line in "${lines[@]}"; do
   elif [[ $cycles -lt 4 ]]; then
     verdict=SHORT why="no verdict: fewer than 4 pattern cycles (80 s)"
   fi
+  # shellcheck disable=SC2017 # rounding down to whole cycles is the point
   a=$((cycles / 4 * 20 + 1)) b=$((cycles / 2 * 20)) c=$((cycles * 3 / 4 * 20 + 1)) d=$((cycles * 20))
   if [[ $cycles -lt 4 ]]; then a=1 b=$((rows / 2)) c=$((rows / 2 + 1)) d=$rows; fi
   q2=$(median "$csv" 2 "$a" "$b")

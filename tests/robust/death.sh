@@ -40,7 +40,7 @@ cell=$(awk -F'|' -v line="$line" -v c="$case_name" '
 cell=${cell%%#*}   # drop a trailing note
 echo "expectation ($line): $cell"
 
-outcome= counted=0 envs=() err_res=() out_res=()
+outcome='' counted=0 envs=() err_res=() out_res=()
 IFS=';' read -r -a tokens <<<"$cell"
 for t in "${tokens[@]}"; do
   t="${t#"${t%%[![:space:]]*}"}"   # trim

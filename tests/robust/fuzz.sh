@@ -42,6 +42,8 @@ run() { # name seconds env...
   shift 2
   echo "=== $name: ${secs}s ($*)"
   local rc=0
+  # HZ_FUZZ_ARGS: extra libFuzzer flags, split on purpose.
+  # shellcheck disable=SC2086
   (ulimit -c 0
    env "$@" "$fuzzer" -max_total_time="$secs" -timeout=25 -rss_limit_mb=3072 -max_len=4096 \
      -print_final_stats=1 -artifact_prefix="$art/" ${HZ_FUZZ_ARGS:-} "$work/corpus" "$seeds" \

@@ -28,7 +28,7 @@ for tool in redis-server redis-cli redis-benchmark python3; do
   fi
 done
 
-server_pid= port=
+server_pid='' port=''
 stop_server() {
   if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
     timeout 10 redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true
@@ -67,8 +67,7 @@ start_server() {
       --enable-debug-command local --lua-time-limit 60000 \
       --logfile "$HZ_TMP/$label/server.log" --daemonize no &
     server_pid=$!
-    local i
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
       if [[ "$(cli ping 2>/dev/null)" == PONG ]]; then return 0; fi
       kill -0 "$server_pid" 2>/dev/null || break
       sleep 0.1
@@ -145,8 +144,8 @@ run_all() {
   } >>"$out" 2>&1
   # SHUTDOWN NOSAVE: the server must exit by itself with status 0
   cli shutdown nosave >/dev/null 2>&1 || true
-  local rc=0 i
-  for i in $(seq 100); do
+  local rc=0
+  for _ in $(seq 100); do
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.1
   done
