@@ -16,9 +16,8 @@
  *           TAINT_MAX times; such blocks are kept but never written), and a
  *           live witness that contains the misused address counts as lost.
  *           Everything else must stay intact. This is hz3's documented
- *           promise for misuse it does not detect (a double free or interior
- *           pointer while the span is live): only the freed object's class
- *           list is affected.
+ *           promise for misuse it does not detect (an interior pointer into a
+ *           live span): other blocks stay intact.
  *
  * usage: death CASE strict|taint     death --list */
 #include <errno.h>
