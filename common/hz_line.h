@@ -43,7 +43,9 @@ size_t hz_line_usable_size(const void *p);
 /* True when p lies in memory the line manages, allocated or not: such a
  * pointer must never be handed to another allocator. */
 bool hz_line_claims(const void *p);
-/* Resize p (ours, usable bytes `usable`) to `size` > 0; NULL leaves p valid. */
+/* Resize p (ours, usable bytes `usable`) to `size` > 0; NULL leaves p valid
+ * (errno EINVAL: p is not an allocated block, e.g. already freed; anything
+ * else is reported as ENOMEM). */
 void *hz_line_realloc(void *p, size_t usable, size_t size);
 /* Return every free page that can be returned; true if anything was. */
 bool hz_line_trim(size_t pad);

@@ -169,8 +169,14 @@ hz_export void *realloc(void *p, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
+  int saved = errno;
+  errno = 0;
   void *q = hz_line_realloc(p, usable, size);
-  if (hz_unlikely(q == NULL)) errno = ENOMEM;
+  if (hz_likely(q != NULL)) {
+    errno = saved;
+  } else if (errno != EINVAL) {  /* a line reports a freed block with EINVAL */
+    errno = ENOMEM;
+  }
   return q;
 }
 

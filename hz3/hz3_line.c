@@ -5,6 +5,7 @@
 #include "hz3_large.h"
 #include "hz_options.h"
 
+#include <errno.h>
 #include <string.h>
 
 static _Atomic int hz3_ready;
@@ -101,6 +102,7 @@ void *hz_line_realloc(void *p, size_t usable, size_t size) {
   bool large = (hz3_tags[hz3_tag_index(p)] & 0xFFu) == HZ3_TAG_LARGE;
   if (!large && ((const uintptr_t *)p)[1] == hz3_free_key) {
     hz3_free_twice(p);  /* realloc of a freed block: refuse, never hand it out */
+    errno = EINVAL;
     return NULL;
   }
   if (large && size > HZ3_CLASS_MAX_SIZE) return hz3_large_realloc(p, size);

@@ -26,8 +26,9 @@ string(REPLACE ";" "|" HZ_ROBUST_LINES_ARG "${HZ_LINES}")
 # "Open findings"). They stay registered but DISABLED (ctest lists them as
 # "Not Run (Disabled)") until the allocator is fixed; then delete the entry.
 set(HZ_ROBUST_KNOWN_BUGS
-  # B1 and B2 (double frees corrupting a cache list or releasing a span with a
-  # live block) are fixed by the free key in hz3 (38a46bc, docs/hz3.md).
+  # Empty. Fixed so far: B1, B2 (double frees; hz3 free key, 38a46bc) and B3
+  # (realloc of a freed block now fails with EINVAL).
+) are fixed by the free key in hz3 (38a46bc, docs/hz3.md).
   # B3: realloc of a freed small block is dropped and counted but fails with
   # ENOMEM (the shim's only error for a NULL from hz_line_realloc), not EINVAL
   # like every other in-arena pointer that is not allocated.
