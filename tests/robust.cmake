@@ -28,11 +28,6 @@ string(REPLACE ";" "|" HZ_ROBUST_LINES_ARG "${HZ_LINES}")
 set(HZ_ROBUST_KNOWN_BUGS
   # Empty. Fixed so far: B1, B2 (double frees; hz3 free key, 38a46bc) and B3
   # (realloc of a freed block now fails with EINVAL).
-) are fixed by the free key in hz3 (38a46bc, docs/hz3.md).
-  # B3: realloc of a freed small block is dropped and counted but fails with
-  # ENOMEM (the shim's only error for a NULL from hz_line_realloc), not EINVAL
-  # like every other in-arena pointer that is not allocated.
-  death.realloc_freed_small.hz3
 )
 
 function(hz_robust_mark_known_bug test_name key)
