@@ -179,13 +179,21 @@ void *hz4_large_realloc(void *p, unsigned kind, size_t size) {
         hz4_oom_reclaim(NULL);
         dest = hz4_huge_map(bytes, HZ4_SEG_SIZE);
       }
-      if (dest == NULL || mremap(base, old, bytes, MREMAP_MAYMOVE | MREMAP_FIXED, dest) == MAP_FAILED) {
-        if (dest != NULL) hz_os_unmap(dest, bytes);
+      if (dest == NULL) {
+        errno = saved;
+        return NULL;
+      }
+      /* The old range is unmapped by the move itself, and another thread may
+       * map a segment there at once: its registry entries must be gone
+       * before, not after (they come back if the move fails). */
+      hz4_map_clear(base, old);
+      if (mremap(base, old, bytes, MREMAP_MAYMOVE | MREMAP_FIXED, dest) == MAP_FAILED) {
+        hz4_map_set(base, old, base, HZ4_MAP_HUGE);
+        hz_os_unmap(dest, bytes);
         errno = saved;
         return NULL;
       }
       hz4_map_set(dest, bytes, dest, HZ4_MAP_HUGE);
-      hz4_map_clear(base, old);  /* the old range is gone */
       hz_stat_add(HZ_STAT_OS_UNMAPPED, old);
       h = (hz4_huge *)dest;
       base = dest;
