@@ -59,9 +59,15 @@
  * HZ4_BATCH_MAX objects or HZ4_BATCH_BYTES, when its slot is needed by
  * another key, or when the whole buffer passes HZ4_OUTBOX_BYTES. */
 #define HZ4_OUTBOX_SLOTS     64
+#ifndef HZ4_BATCH_MAX
 #define HZ4_BATCH_MAX        64
-#define HZ4_BATCH_BYTES      ((size_t)256 << 10)
+#endif
+#ifndef HZ4_BATCH_BYTES
+#define HZ4_BATCH_BYTES      ((size_t)1 << 20)
+#endif
+#ifndef HZ4_OUTBOX_BYTES
 #define HZ4_OUTBOX_BYTES     ((size_t)2 << 20)
+#endif
 
 /* Switches (1 = on). Each is an optimization or policy that can be turned
  * off to measure it or to rule it out. */
@@ -72,6 +78,13 @@
 #define HZ4_EXIT_PURGE       1   /* 1: an exiting thread returns its free pages at once, and the
                                     last one (at most one thread left) empties the segment pool
                                     and the huge-block cache */
+#endif
+#ifndef HZ4_REMOTE_INLINE
+#define HZ4_REMOTE_INLINE    1   /* 1: free appends to an open outbox chain inline (no call) */
+#endif
+#ifndef HZ4_CHAIN_RAISES_LIMIT
+#define HZ4_CHAIN_RAISES_LIMIT 1 /* 1: a collected remote chain raises its bin's limit until the
+                                    bin runs dry (0: the next local free trims it) */
 #endif
 #ifndef HZ4_PREFETCH_NEXT
 #define HZ4_PREFETCH_NEXT    1   /* 1: malloc prefetches the next object of the cache list */

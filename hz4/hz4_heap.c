@@ -341,7 +341,7 @@ void hz4_free_other(void *p, uint32_t tag) {
     return;
   }
   size_t size = cls == HZ4_CLS_BLOCK ? hz4_page_of(p)->size : hz4_classes[cls].size;
-  hz4_remote_free(heap, owner, owner_id, cls, size, p);
+  hz4_remote_free(heap, owner, tag, size, p);
 }
 
 /* ---- trim, out of memory, introspection, fork ---- */

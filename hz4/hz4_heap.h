@@ -27,15 +27,23 @@ typedef struct hz4_bin {
   uint32_t limit;
 } hz4_bin;
 
-/* Remote frees bound for one (owner, class), pushed as one chain. */
+/* Remote frees bound for one (owner, class), pushed as one chain. The key is
+ * the complement of the objects' tag, so a zeroed slot (key 0) matches no
+ * tag, not even tag 0: the inline free compares it with ~tag and appends. */
 typedef struct hz4_outbox {
-  struct hz4_heap *owner;   /* NULL: slot unused */
+  uint32_t key;             /* ~tag of the chain's objects; 0: slot unused */
+  uint32_t count;
+  uint32_t limit;           /* the chain is pushed when count reaches this */
+  uint32_t size;            /* bytes per object */
   void *head;
   void *tail;
-  uint32_t count;
-  uint32_t cls;             /* inbox index: class or HZ4_CLS_BLOCK */
-  size_t bytes;
+  struct hz4_heap *owner;
 } hz4_outbox;
+
+/* Outbox slot of a tag: class plus a multiple of the owner id. */
+static inline unsigned hz4_outbox_slot(uint32_t tag) {
+  return (tag + (tag >> HZ4_OWNER_SHIFT) * 23u) & (HZ4_OUTBOX_SLOTS - 1);
+}
 
 typedef struct hz4_heap {
   uint32_t id;                           /* owner id in tags; HZ4_OWNER_NONE: the empty heap */
@@ -70,8 +78,11 @@ void *hz4_alloc_slow(unsigned cls);
 void hz4_bin_overflow(hz4_heap *heap, unsigned cls);
 /* Keeps the `keep` most recent objects of a bin, the rest go home. */
 void hz4_bin_trim(hz4_heap *heap, unsigned cls, uint32_t keep);
-/* A free whose tag did not name the calling thread's heap as a class page. */
+/* A free whose tag did not name the calling thread's heap as a class page
+ * and whose outbox chain was not ready to take it. */
 void hz4_free_other(void *p, uint32_t tag);
+/* An outbox chain reached its limit, or the outbox its byte bound. */
+void hz4_outbox_full(hz4_heap *heap, hz4_outbox *box);
 /* One object of `cls` for the calling thread (any path). */
 void *hz4_alloc_class(unsigned cls);
 /* A block of `size` bytes (<= HZ4_BLOCK_MAX_SIZE) on its own page, aligned

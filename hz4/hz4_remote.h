@@ -23,32 +23,15 @@
 extern _Atomic int hz4_parked_flag;
 
 void hz4_outbox_flush_all(hz4_heap *heap);
+/* The outbox holds too many bytes: pushes its largest chains until it is
+ * down to three quarters (pushing every chain would send many short ones). */
+void hz4_outbox_shrink(hz4_heap *heap);
 /* Pushes outbox slot `slot` to its owner. */
 void hz4_outbox_flush(hz4_heap *heap, unsigned slot);
 
-/* Buffers `p` (of class or HZ4_CLS_BLOCK `cls`, `size` bytes) for `owner`,
- * whose id is `owner_id`: no atomic, no write to the owner's memory. */
-static inline void hz4_remote_free(hz4_heap *heap, hz4_heap *owner, uint32_t owner_id,
-                                   unsigned cls, size_t size, void *p) {
-  /* owner_id comes from the tag: reading owner->id would pull in a line the
-   * owner writes all the time. */
-  unsigned slot = (cls + owner_id * 23u) & (HZ4_OUTBOX_SLOTS - 1);
-  hz4_outbox *box = &heap->outbox[slot];
-  if (box->owner != owner || box->cls != cls) {
-    if (box->owner != NULL) hz4_outbox_flush(heap, slot);
-    box->owner = owner;
-    box->cls = cls;
-    box->tail = p;
-    heap->outbox_used |= 1ull << slot;
-  }
-  *(void **)p = box->head;
-  box->head = p;
-  box->bytes += size;
-  heap->outbox_bytes += size;
-  uint32_t batch = cls < HZ4_CLASS_COUNT ? hz4_classes[cls].batch : 1;
-  if (++box->count >= batch) hz4_outbox_flush(heap, slot);
-  else if (heap->outbox_bytes > HZ4_OUTBOX_BYTES) hz4_outbox_flush_all(heap);
-}
+/* Starts (or continues) the outbox chain of `tag` with `p` (`size` bytes) for
+ * `owner`: no atomic, no write to the owner's memory. */
+void hz4_remote_free(hz4_heap *heap, hz4_heap *owner, uint32_t tag, size_t size, void *p);
 
 /* Pushes the list head..tail of `count` objects onto owner's inbox `cls`. */
 void hz4_inbox_push(hz4_heap *owner, unsigned cls, void *head, void *tail, uint32_t count);

@@ -55,6 +55,18 @@ static inline bool hz_line_free(void *p) {
       if (hz_unlikely(++bin->count > bin->limit)) hz4_bin_overflow(heap, cls);
       return true;
     }
+#if HZ4_REMOTE_INLINE
+    /* A remote free whose (owner, class) chain is open: append, no call. */
+    hz4_outbox *box = &heap->outbox[hz4_outbox_slot(tag)];
+    if (hz_likely(box->key == ~tag)) {
+      *(void **)p = box->head;
+      box->head = p;
+      heap->outbox_bytes += box->size;
+      if (hz_unlikely(++box->count >= box->limit || heap->outbox_bytes > HZ4_OUTBOX_BYTES))
+        hz4_outbox_full(heap, box);
+      return true;
+    }
+#endif
     hz4_free_other(p, tag);
     return true;
   }
