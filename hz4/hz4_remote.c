@@ -51,6 +51,10 @@ void hz4_remote_free(hz4_heap *heap, hz4_heap *owner, uint32_t tag, size_t size,
     box->tail = p;
     heap->outbox_used |= 1ull << slot;
   }
+  if (hz_unlikely(p == box->head)) {  /* an immediate double free */
+    hz_stat_add(HZ_STAT_INVALID_FREES, 1);
+    return;
+  }
   *(void **)p = box->head;
   box->head = p;
   heap->outbox_bytes += box->size;

@@ -8,11 +8,13 @@
  * fresh memory or exits.
  *
  * Batch format: objects linked through their first word; the head's second
- * word holds `tail | count << 48` (user addresses fit in 47 bits). An inbox
- * is a stack of batches, each batch's tail linking to the next batch's head,
- * so the owner takes a whole class with one exchange and splices it into its
- * cache after visiting only the batch heads: collection costs O(batches),
- * not O(objects), and the objects' lines are touched only when reused. */
+ * word holds `next batch head | count << 48` (user addresses fit in 47
+ * bits). An inbox is a stack of batches, each batch's tail linking to the
+ * next batch's head, so the whole inbox is one NULL-terminated list: the
+ * owner takes a class with one exchange and, its cache list being empty,
+ * makes it the cache list after reading one word per batch head (to count
+ * it). Collection costs O(batches), not O(objects), and the objects' lines
+ * are touched only when reused. */
 #ifndef HZ4_REMOTE_H
 #define HZ4_REMOTE_H
 

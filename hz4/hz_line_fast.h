@@ -59,6 +59,7 @@ static inline bool hz_line_free(void *p) {
     /* A remote free whose (owner, class) chain is open: append, no call. */
     hz4_outbox *box = &heap->outbox[hz4_outbox_slot(tag)];
     if (hz_likely(box->key == ~tag)) {
+      if (hz_unlikely(p == box->head)) return hz4_free_repeated(p);
       *(void **)p = box->head;
       box->head = p;
       heap->outbox_bytes += box->size;
