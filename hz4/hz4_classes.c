@@ -48,7 +48,7 @@ void hz4_classes_init(int64_t tcache_percent) {
     if (c->refill > c->capacity) c->refill = c->capacity;
     uint32_t batch = (uint32_t)(HZ4_BATCH_BYTES / c->size);
     if (batch < 2) batch = 2;
-    if (batch > HZ4_BATCH_MAX) batch = HZ4_BATCH_MAX;
+    if (batch > HZ4_RBUF_CAP) batch = HZ4_RBUF_CAP;
     c->batch = HZ4_REMOTE_BATCHING ? batch : 1;
   }
   for (unsigned idx = 0; idx <= (HZ4_SMALL_MAX >> 4); idx++) {

@@ -54,14 +54,12 @@
 #define HZ4_TCACHE_MIN       4
 #endif
 
-/* Remote frees: a thread buffers frees of other heaps' objects in chains
- * keyed by (owner, class) and pushes a chain with one CAS when it reaches
- * HZ4_BATCH_MAX objects or HZ4_BATCH_BYTES, when its slot is needed by
- * another key, or when the whole buffer passes HZ4_OUTBOX_BYTES. */
+/* Remote frees: a thread stores pointers to other heaps' objects in buffers
+ * keyed by (owner, class) and sends a buffer with one CAS when it holds
+ * HZ4_RBUF_CAP objects or HZ4_BATCH_BYTES of them, when its slot is needed by
+ * another key, or when the whole outbox passes HZ4_OUTBOX_BYTES. */
 #define HZ4_OUTBOX_SLOTS     64
-#ifndef HZ4_BATCH_MAX
-#define HZ4_BATCH_MAX        64
-#endif
+#define HZ4_RBUF_CAP         62                       /* pointers per 512-byte buffer */
 #ifndef HZ4_BATCH_BYTES
 #define HZ4_BATCH_BYTES      ((size_t)1 << 20)
 #endif

@@ -17,7 +17,8 @@ __thread hz4_heap *hz4_tls_heap = (hz4_heap *)&hz4_heap_empty;
 static __thread uint8_t hz4_tls_state;
 
 static pthread_key_t hz4_exit_key;
-/* Lock order (fork takes them in this order): shared, heaps, large, segments. */
+/* Lock order (fork takes them in this order): shared, heaps, remote buffers,
+ * large, segments. */
 static hz_lock hz4_heaps_lock = HZ_LOCK_INIT;   /* ids, the parked and all-heaps lists */
 static hz4_heap *hz4_parked;                     /* heaps of exited threads, to adopt */
 static hz4_heap *hz4_all_heaps;
@@ -124,6 +125,7 @@ static void hz4_heap_flush(hz4_heap *heap, bool decommit) {
     hz4_bin_trim(heap, cls, 0);
     heap->bins[cls].limit = hz4_classes[cls].tcache_limit;
   }
+  hz4_rbufs_release(heap);
   hz4_heap_release_empty(heap, decommit);
   heap->draining = 0;
 }
@@ -309,7 +311,7 @@ static hz_cold void hz4_free_exited(void *p, hz4_heap *owner, unsigned cls) {
     hz_lock_release(&hz4_shared_lock);
     return;
   }
-  hz4_inbox_push(owner, cls, p, p, 1);
+  hz4_inbox_push_one(owner, cls, p);
 }
 
 void hz4_free_other(void *p, uint32_t tag) {
@@ -369,9 +371,11 @@ uint64_t hz4_heaps_live(void) { return hz4_live_count; }
 void hz4_heaps_lock_all(void) {
   hz_lock_acquire(&hz4_shared_lock);
   hz_lock_acquire(&hz4_heaps_lock);
+  hz4_rbufs_lock();
 }
 
 void hz4_heaps_unlock_all(void) {
+  hz4_rbufs_unlock();
   hz_lock_release(&hz4_heaps_lock);
   hz_lock_release(&hz4_shared_lock);
 }
@@ -381,6 +385,7 @@ void hz4_heaps_unlock_all(void) {
  * mid-update at the fork. Their objects can still be freed (into those
  * heaps' inboxes); only that memory is not recycled in the child. */
 void hz4_heaps_after_fork_child(void) {
+  hz4_rbufs_reset_lock();
   hz_lock_reset(&hz4_heaps_lock);
   hz_lock_reset(&hz4_shared_lock);
   hz4_live_count = hz4_tls_heap->id != HZ4_OWNER_NONE ? 1 : 0;

@@ -27,16 +27,28 @@ typedef struct hz4_bin {
   uint32_t limit;
 } hz4_bin;
 
-/* Remote frees bound for one (owner, class), pushed as one chain. The key is
- * the complement of the objects' tag, so a zeroed slot (key 0) matches no
- * tag, not even tag 0: the inline free compares it with ~tag and appends. */
-typedef struct hz4_outbox {
-  uint32_t key;             /* ~tag of the chain's objects; 0: slot unused */
+/* A remote-free buffer: pointers to objects of one (owner, class), sent to
+ * the owner as one message. Buffers are hz4's own memory, never the
+ * objects': the freeing thread writes nothing into the objects it frees, so
+ * an object's cache lines stay with its owner (and a double free cannot
+ * corrupt a message). Buffers travel with the messages and are recycled by
+ * whoever empties them. */
+typedef struct hz4_rbuf {
+  struct hz4_rbuf *next;    /* in an inbox, a spare list or the global pool */
   uint32_t count;
-  uint32_t limit;           /* the chain is pushed when count reaches this */
+  uint32_t pad;
+  void *ptrs[HZ4_RBUF_CAP];
+} hz4_rbuf;                 /* 512 bytes */
+
+/* The open buffer of one (owner, class). The key is the complement of the
+ * objects' tag, so a zeroed slot (key 0) matches no tag, not even tag 0: the
+ * inline free compares it with ~tag and appends. */
+typedef struct hz4_outbox {
+  uint32_t key;             /* ~tag of the buffer's objects; 0: slot unused */
+  uint32_t limit;           /* the buffer is sent when it holds this many */
   uint32_t size;            /* bytes per object */
-  void *head;
-  void *tail;
+  uint32_t pad;
+  hz4_rbuf *buf;
   struct hz4_heap *owner;
 } hz4_outbox;
 
@@ -52,9 +64,11 @@ typedef struct hz4_heap {
   hz4_bin bins[HZ4_CLASS_COUNT];
   hz4_page *partial[HZ4_CLASS_COUNT];    /* pages with free or uncarved objects */
   hz4_segment *segs;                     /* segments owned, those with free slices first */
-  uint64_t outbox_used;                  /* bit i: outbox[i] holds a chain */
-  size_t outbox_bytes;
+  uint64_t outbox_used;                  /* bit i: outbox[i] holds a buffer */
+  size_t outbox_bytes;                   /* bytes of the objects in open buffers */
   hz4_outbox outbox[HZ4_OUTBOX_SLOTS];
+  hz4_rbuf *spare;                       /* empty buffers for our own remote frees */
+  uint32_t spare_count;
   uint64_t purge_last_ms;
   struct hz4_heap *parked_next;          /* on the parked list (heaps lock) */
   struct hz4_heap *all_next;             /* every heap ever made */
@@ -62,7 +76,7 @@ typedef struct hz4_heap {
    * while parked; a thread that pushes to a parked heap flags it for
    * reclaim, so frees of a dead thread's objects are not stranded. */
   _Alignas(64) _Atomic uint32_t live;
-  _Atomic(void *) inbox[HZ4_INBOXES];    /* chains of batches, see hz4_remote.h */
+  _Atomic(uintptr_t) inbox[HZ4_INBOXES]; /* stacks of messages, see hz4_remote.h */
 } hz4_heap;
 
 /* The calling thread's heap; a read-only empty heap until the thread's
@@ -81,7 +95,7 @@ void hz4_bin_trim(hz4_heap *heap, unsigned cls, uint32_t keep);
 /* A free whose tag did not name the calling thread's heap as a class page
  * and whose outbox chain was not ready to take it. */
 void hz4_free_other(void *p, uint32_t tag);
-/* An outbox chain reached its limit, or the outbox its byte bound. */
+/* An outbox buffer reached its limit, or the outbox its byte bound. */
 void hz4_outbox_full(hz4_heap *heap, hz4_outbox *box);
 /* One object of `cls` for the calling thread (any path). */
 void *hz4_alloc_class(unsigned cls);

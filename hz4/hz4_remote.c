@@ -1,24 +1,100 @@
-/* hz4 remote frees: outbox chains, inbox pushes, collection. */
+/* hz4 remote frees: outbox buffers, inbox messages, collection, buffers. */
 #include "hz4_remote.h"
 #include "hz4_page.h"
 #include "hz_options.h"
+#include "hz_os.h"
 #include "hz_stats.h"
 
 _Atomic int hz4_parked_flag;
 
-#define HZ4_META_SHIFT 48
-#define HZ4_META_PTR   ((UINT64_C(1) << HZ4_META_SHIFT) - 1)
+#define HZ4_MSG_OBJECT ((uintptr_t)1)   /* link bit: the message is a single object */
+#define HZ4_SPARE_MAX  32               /* spare buffers a heap keeps; more go to the pool */
+#define HZ4_RBUF_CHUNK ((size_t)64 << 10)
 
-void hz4_inbox_push(hz4_heap *owner, unsigned cls, void *head, void *tail, uint32_t count) {
-  _Atomic(void *) *box = &owner->inbox[cls];
-  void *old = atomic_load_explicit(box, memory_order_relaxed);
+/* ---- buffers ----
+ * Taken from the heap's spare list, else the global pool, else a new chunk
+ * of hz4's own metadata memory (never returned: buffers are recycled). */
+
+static hz_lock hz4_rbuf_lock = HZ_LOCK_INIT;
+static hz4_rbuf *hz4_rbuf_pool;
+static uint64_t hz4_rbuf_pool_count;
+
+static hz4_rbuf *hz4_rbuf_get(hz4_heap *heap) {
+  if (hz_unlikely(heap->spare == NULL)) {
+    hz_lock_acquire(&hz4_rbuf_lock);
+    for (unsigned i = 0; i < HZ4_SPARE_MAX / 2 && hz4_rbuf_pool != NULL; i++) {
+      hz4_rbuf *b = hz4_rbuf_pool;
+      hz4_rbuf_pool = b->next;
+      hz4_rbuf_pool_count--;
+      b->next = heap->spare;
+      heap->spare = b;
+      heap->spare_count++;
+    }
+    hz_lock_release(&hz4_rbuf_lock);
+    if (heap->spare == NULL) {
+      hz4_rbuf *chunk = hz_os_map(HZ4_RBUF_CHUNK, NULL);
+      if (chunk == NULL) return NULL;
+      for (size_t i = 0; i < HZ4_RBUF_CHUNK / sizeof(hz4_rbuf); i++) {
+        chunk[i].next = heap->spare;
+        heap->spare = &chunk[i];
+        heap->spare_count++;
+      }
+    }
+  }
+  hz4_rbuf *b = heap->spare;
+  heap->spare = b->next;
+  heap->spare_count--;
+  b->count = 0;
+  return b;
+}
+
+static void hz4_rbuf_put(hz4_heap *heap, hz4_rbuf *b) {
+  b->next = heap->spare;
+  heap->spare = b;
+  if (++heap->spare_count > HZ4_SPARE_MAX) {
+    /* A heap that receives more than it sends: half its spares to the pool. */
+    hz4_rbuf *first = heap->spare, *last = first;
+    for (unsigned i = 1; i < HZ4_SPARE_MAX / 2; i++) last = last->next;
+    heap->spare = last->next;
+    heap->spare_count -= HZ4_SPARE_MAX / 2;
+    hz_lock_acquire(&hz4_rbuf_lock);
+    last->next = hz4_rbuf_pool;
+    hz4_rbuf_pool = first;
+    hz4_rbuf_pool_count += HZ4_SPARE_MAX / 2;
+    hz_lock_release(&hz4_rbuf_lock);
+  }
+}
+
+void hz4_rbufs_release(hz4_heap *heap) {
+  if (heap->spare == NULL) return;
+  hz4_rbuf *first = heap->spare, *last = first;
+  while (last->next != NULL) last = last->next;
+  hz_lock_acquire(&hz4_rbuf_lock);
+  last->next = hz4_rbuf_pool;
+  hz4_rbuf_pool = first;
+  hz4_rbuf_pool_count += heap->spare_count;
+  hz_lock_release(&hz4_rbuf_lock);
+  heap->spare = NULL;
+  heap->spare_count = 0;
+}
+
+void hz4_rbufs_lock(void) { hz_lock_acquire(&hz4_rbuf_lock); }
+void hz4_rbufs_unlock(void) { hz_lock_release(&hz4_rbuf_lock); }
+void hz4_rbufs_reset_lock(void) { hz_lock_reset(&hz4_rbuf_lock); }
+
+/* ---- sending ---- */
+
+/* Pushes one message (its first word is the link) onto owner's inbox. */
+static void hz4_inbox_push(hz4_heap *owner, unsigned cls, uintptr_t msg, uint32_t count) {
+  _Atomic(uintptr_t) *box = &owner->inbox[cls];
+  uintptr_t *link = (uintptr_t *)(msg & ~HZ4_MSG_OBJECT);
+  uintptr_t old = atomic_load_explicit(box, memory_order_relaxed);
   do {
-    *(void **)tail = old;
-    ((uintptr_t *)head)[1] = (uintptr_t)old | ((uintptr_t)count << HZ4_META_SHIFT);
-  } while (!atomic_compare_exchange_weak_explicit(box, &old, head, memory_order_seq_cst,
+    *link = old;
+  } while (!atomic_compare_exchange_weak_explicit(box, &old, msg, memory_order_seq_cst,
                                                   memory_order_relaxed));
   /* Pairs with the exiting owner's store of live = 0 before its last
-   * collection: either it saw this batch or we see that it is parked. */
+   * collection: either it saw this message or we see that it is parked. */
   if (hz_unlikely(!atomic_load_explicit(&owner->live, memory_order_seq_cst)))
     atomic_store_explicit(&hz4_parked_flag, 1, memory_order_relaxed);
   if (hz_options.stats) {  /* shared counters: only when someone reads them */
@@ -27,42 +103,50 @@ void hz4_inbox_push(hz4_heap *owner, unsigned cls, void *head, void *tail, uint3
   }
 }
 
+void hz4_inbox_push_one(hz4_heap *owner, unsigned cls, void *p) {
+  hz4_inbox_push(owner, cls, (uintptr_t)p | HZ4_MSG_OBJECT, 1);
+}
+
 void hz4_outbox_flush(hz4_heap *heap, unsigned slot) {
   hz4_outbox *box = &heap->outbox[slot];
-  hz4_inbox_push(box->owner, ~box->key & 0xFFu, box->head, box->tail, box->count);
-  heap->outbox_bytes -= (size_t)box->count * box->size;
+  hz4_rbuf *buf = box->buf;
+  heap->outbox_bytes -= (size_t)buf->count * box->size;
   heap->outbox_used &= ~(1ull << slot);
+  hz4_inbox_push(box->owner, ~box->key & 0xFFu, (uintptr_t)buf, buf->count);
   box->key = 0;
-  box->count = 0;
+  box->buf = NULL;
   box->owner = NULL;
-  box->head = box->tail = NULL;
 }
 
 void hz4_remote_free(hz4_heap *heap, hz4_heap *owner, uint32_t tag, size_t size, void *p) {
-  unsigned slot = hz4_outbox_slot(tag);
+  unsigned slot = hz4_outbox_slot(tag), cls = tag & 0xFFu;
   hz4_outbox *box = &heap->outbox[slot];
   if (box->key != ~tag) {
     if (box->key != 0) hz4_outbox_flush(heap, slot);  /* another key wants the slot */
-    unsigned cls = tag & 0xFFu;
+    hz4_rbuf *buf = hz4_rbuf_get(heap);
+    if (buf == NULL) {  /* out of memory even for a buffer: send the object alone */
+      hz4_inbox_push_one(owner, cls, p);
+      return;
+    }
     box->key = ~tag;
     box->owner = owner;
     box->size = (uint32_t)size;
     box->limit = cls < HZ4_CLASS_COUNT ? hz4_classes[cls].batch : 1;
-    box->tail = p;
+    box->buf = buf;
     heap->outbox_used |= 1ull << slot;
   }
-  if (hz_unlikely(p == box->head)) {  /* an immediate double free */
-    hz_stat_add(HZ_STAT_INVALID_FREES, 1);
+  hz4_rbuf *buf = box->buf;
+  if (hz_unlikely(buf->count != 0 && buf->ptrs[buf->count - 1] == p)) {
+    hz_stat_add(HZ_STAT_INVALID_FREES, 1);  /* an immediate double free */
     return;
   }
-  *(void **)p = box->head;
-  box->head = p;
+  buf->ptrs[buf->count++] = p;
   heap->outbox_bytes += box->size;
-  if (++box->count >= box->limit || heap->outbox_bytes > HZ4_OUTBOX_BYTES) hz4_outbox_full(heap, box);
+  if (buf->count >= box->limit || heap->outbox_bytes > HZ4_OUTBOX_BYTES) hz4_outbox_full(heap, box);
 }
 
 void hz4_outbox_full(hz4_heap *heap, hz4_outbox *box) {
-  if (box->count >= box->limit) hz4_outbox_flush(heap, (unsigned)(box - heap->outbox));
+  if (box->buf->count >= box->limit) hz4_outbox_flush(heap, (unsigned)(box - heap->outbox));
   if (heap->outbox_bytes > HZ4_OUTBOX_BYTES) hz4_outbox_shrink(heap);
 }
 
@@ -72,7 +156,7 @@ void hz4_outbox_shrink(hz4_heap *heap) {
     size_t best_bytes = 0;
     for (uint64_t used = heap->outbox_used; used; used &= used - 1) {
       unsigned slot = (unsigned)__builtin_ctzll(used);
-      size_t bytes = (size_t)heap->outbox[slot].count * heap->outbox[slot].size;
+      size_t bytes = (size_t)heap->outbox[slot].buf->count * heap->outbox[slot].size;
       if (bytes > best_bytes) {
         best_bytes = bytes;
         best = slot;
@@ -87,125 +171,90 @@ void hz4_outbox_flush_all(hz4_heap *heap) {
     hz4_outbox_flush(heap, (unsigned)__builtin_ctzll(used));
 }
 
-/* A collected chain joins the bin and raises its limit (see hz4_bin). */
-static void hz4_put_list(hz4_heap *heap, void *p);
+/* ---- collection ---- */
 
-static void hz4_bin_take_chain(hz4_heap *heap, unsigned cls, void *head, void *tail, uint32_t n) {
-  if (hz4_classes[cls].tcache_limit == 0) {  /* HZ_TCACHE=0: no caching, home they go */
-    hz4_put_list(heap, head);
+/* Where collected objects go: the bin (to_bin), their pages, or (one-block
+ * pages) released. */
+typedef struct hz4_sink {
+  hz4_heap *heap;
+  unsigned cls;
+  bool to_bin;
+  uint32_t taken;
+} hz4_sink;
+
+static inline void hz4_sink_put(hz4_sink *s, void *p) {
+  hz4_heap *heap = s->heap;
+  if (s->cls == HZ4_CLS_BLOCK) {
+    if (!hz4_block_release(heap, p)) hz_stat_add(HZ_STAT_INVALID_FREES, 1);
     return;
   }
+  if (!s->to_bin) {
+    hz4_page_put(heap, hz4_page_of(p), p);
+    return;
+  }
+  hz4_bin *bin = &heap->bins[s->cls];
+  if (hz_unlikely(p == bin->head)) {  /* a double free: the same object twice in a row */
+    hz_stat_add(HZ_STAT_INVALID_FREES, 1);
+    return;
+  }
+  *(void **)p = bin->head;
+  bin->head = p;
+  s->taken++;
+}
+
+/* Takes inbox `cls` whole and hands every object to the sink; emptied
+ * buffers become the heap's spares. Returns the objects collected. */
+static uint32_t hz4_inbox_drain(hz4_sink *s) {
+  hz4_heap *heap = s->heap;
+  uintptr_t msg = atomic_exchange_explicit(&heap->inbox[s->cls], 0, memory_order_seq_cst);
+  uint32_t total = 0;
+  while (msg != 0) {
+    if (msg & HZ4_MSG_OBJECT) {
+      void *p = (void *)(msg & ~HZ4_MSG_OBJECT);
+      msg = *(uintptr_t *)p;  /* read the link before the object is reused */
+      hz4_sink_put(s, p);
+      total++;
+    } else {
+      hz4_rbuf *buf = (hz4_rbuf *)msg;
+      msg = (uintptr_t)buf->next;
+      uint32_t n = buf->count;
+      for (uint32_t i = 0; i < n; i++) hz4_sink_put(s, buf->ptrs[i]);
+      total += n;
+      hz4_rbuf_put(heap, buf);
+    }
+  }
+  if (hz_options.stats && total) hz_stat_add(HZ_STAT_REMOTE_COLLECTED, total);
+  return total;
+}
+
+/* Collected objects joined the bin: raise its limit (see hz4_bin). */
+static void hz4_bin_raise(hz4_heap *heap, unsigned cls, uint32_t added) {
   hz4_bin *bin = &heap->bins[cls];
-  *(void **)tail = bin->head;
-  bin->head = head;
-  bin->count += n;
+  bin->count += added;
   if (HZ4_CHAIN_RAISES_LIMIT) {
     uint64_t limit = (uint64_t)hz4_classes[cls].tcache_limit + bin->count;
     bin->limit = limit > UINT32_MAX ? UINT32_MAX : (uint32_t)limit;
   }
 }
 
-/* Whether p lies in one of `heap`'s segments: batch links are checked with
- * it before they are followed, so a double free that rewrote one costs a
- * lost batch, not a wild read. */
-static inline bool hz4_is_mine(hz4_heap *heap, const void *p) {
-  return hz4_map_kind(p) == HZ4_MAP_SEGMENT && hz4_segment_of(p)->owner == heap;
-}
-
-/* Takes inbox `cls` whole: returns its first object, the object count and
- * the head of its last batch. Only batch heads are read (one line per batch,
- * a line the objects' reuse needs anyway). */
-static uint32_t hz4_inbox_take(hz4_heap *heap, unsigned cls, void **head_out, void **last_out) {
-  void *head = atomic_exchange_explicit(&heap->inbox[cls], NULL, memory_order_seq_cst);
-  if (head == NULL) return 0;
-  uint32_t total = 0;
-  void *batch = head;
-  for (;;) {
-    uintptr_t meta = ((uintptr_t *)batch)[1];
-    void *next = (void *)(meta & HZ4_META_PTR);
-    uint32_t count = (uint32_t)(meta >> HZ4_META_SHIFT);
-    if (hz_unlikely(count == 0 || count > HZ4_BATCH_MAX ||
-                    (next != NULL && !hz4_is_mine(heap, next)))) {
-      /* A double free rewrote this batch head: keep the object, drop the
-       * rest (lost, never handed out twice). */
-      hz_stat_add(HZ_STAT_INVALID_FREES, 1);
-      count = 1;
-      next = NULL;
-    }
-    /* A one-object batch is its own tail: its link must agree with the
-     * head word (a double free may have rewritten it). */
-    if (count == 1) *(void **)batch = next;
-    total += count;
-    if (next == NULL) break;
-    batch = next;
-  }
-  *head_out = head;
-  *last_out = batch;
-  if (hz_options.stats) hz_stat_add(HZ_STAT_REMOTE_COLLECTED, total);
-  return total;
-}
-
-/* The last object of the batch that starts at `last` (count taken from its
- * head word; the walk stops early at a link that leaves the heap). */
-static void *hz4_batch_tail(hz4_heap *heap, void *last) {
-  uint32_t count = (uint32_t)(((uintptr_t *)last)[1] >> HZ4_META_SHIFT);
-  void *p = last;
-  for (uint32_t i = 1; i < count; i++) {
-    void *next = *(void **)p;
-    if (next == NULL || !hz4_is_mine(heap, next)) break;
-    p = next;
-  }
-  *(void **)p = NULL;
-  return p;
-}
-
 void hz4_collect_class(hz4_heap *heap, unsigned cls) {
-  void *head, *last;
-  uint32_t n = hz4_inbox_take(heap, cls, &head, &last);
-  if (n == 0) return;
-  hz4_bin *bin = &heap->bins[cls];
-  if (bin->head != NULL) {  /* (the refill path only calls with an empty bin) */
-    hz4_bin_take_chain(heap, cls, head, hz4_batch_tail(heap, last), n);
-    return;
-  }
-  if (hz4_classes[cls].tcache_limit == 0) {  /* HZ_TCACHE=0: no caching, home they go */
-    hz4_put_list(heap, head);
-    return;
-  }
-  /* The chain ends in NULL: it becomes the bin as it is, no tail needed. */
-  bin->head = head;
-  bin->count = n;
-  if (HZ4_CHAIN_RAISES_LIMIT) bin->limit = hz4_classes[cls].tcache_limit + n;
-}
-
-/* Returns objects to their pages, one by one (they may belong to any of the
- * heap's pages of the class). */
-static void hz4_put_list(hz4_heap *heap, void *p) {
-  while (p != NULL) {
-    void *next = *(void **)p;
-    hz4_page_put(heap, hz4_page_of(p), p);
-    p = next;
-  }
+  /* HZ_TCACHE=0: no caching, home they go (the refill takes them back). */
+  hz4_sink s = {heap, cls, hz4_classes[cls].tcache_limit != 0, 0};
+  hz4_inbox_drain(&s);
+  if (s.taken) hz4_bin_raise(heap, cls, s.taken);
 }
 
 uint64_t hz4_collect_all(hz4_heap *heap, bool to_bins) {
   uint64_t total = 0;
   for (unsigned cls = 0; cls < HZ4_INBOXES; cls++) {
     if (!hz4_inbox_pending(heap, cls)) continue;
-    void *head, *last;
-    uint32_t n = hz4_inbox_take(heap, cls, &head, &last);
-    if (n == 0) continue;
-    total += n;
-    if (cls == HZ4_CLS_BLOCK) {
-      for (void *p = head; p != NULL;) {
-        void *next = *(void **)p;
-        if (!hz4_block_release(heap, p)) hz_stat_add(HZ_STAT_INVALID_FREES, 1);
-        p = next;
-      }
-    } else if (to_bins) {
-      hz4_bin_take_chain(heap, cls, head, hz4_batch_tail(heap, last), n);
-    } else {
-      hz4_put_list(heap, head);
+    bool to_bin = to_bins && cls < HZ4_CLASS_COUNT && hz4_classes[cls].tcache_limit != 0;
+    hz4_sink s = {heap, cls, to_bin, 0};
+    total += hz4_inbox_drain(&s);
+    if (s.taken) {
+      hz4_bin_raise(heap, cls, s.taken);
+      hz4_bin *bin = &heap->bins[cls];
+      if (bin->count > bin->limit) hz4_bin_trim(heap, cls, bin->limit);
     }
   }
   return total;

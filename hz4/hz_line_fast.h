@@ -56,14 +56,17 @@ static inline bool hz_line_free(void *p) {
       return true;
     }
 #if HZ4_REMOTE_INLINE
-    /* A remote free whose (owner, class) chain is open: append, no call. */
+    /* A remote free whose (owner, class) buffer is open: store the pointer,
+     * touch nothing of the object, no call. */
     hz4_outbox *box = &heap->outbox[hz4_outbox_slot(tag)];
     if (hz_likely(box->key == ~tag)) {
-      if (hz_unlikely(p == box->head)) return hz4_free_repeated(p);
-      *(void **)p = box->head;
-      box->head = p;
+      hz4_rbuf *buf = box->buf;
+      uint32_t n = buf->count;
+      if (hz_unlikely(n != 0 && buf->ptrs[n - 1] == p)) return hz4_free_repeated(p);
+      buf->ptrs[n] = p;
+      buf->count = ++n;
       heap->outbox_bytes += box->size;
-      if (hz_unlikely(++box->count >= box->limit || heap->outbox_bytes > HZ4_OUTBOX_BYTES))
+      if (hz_unlikely(n >= box->limit || heap->outbox_bytes > HZ4_OUTBOX_BYTES))
         hz4_outbox_full(heap, box);
       return true;
     }
