@@ -78,10 +78,10 @@
                                     and the huge-block cache */
 #endif
 #ifndef HZ4_REMOTE_INLINE
-#define HZ4_REMOTE_INLINE    1   /* 1: free appends to an open outbox chain inline (no call) */
+#define HZ4_REMOTE_INLINE    1   /* 1: free stores into an open outbox buffer inline (no call) */
 #endif
 #ifndef HZ4_CHAIN_RAISES_LIMIT
-#define HZ4_CHAIN_RAISES_LIMIT 1 /* 1: a collected remote chain raises its bin's limit until the
+#define HZ4_CHAIN_RAISES_LIMIT 1 /* 1: collected remote frees raise their bin's limit until the
                                     bin runs dry (0: the next local free trims it) */
 #endif
 #ifndef HZ4_PREFETCH_NEXT
