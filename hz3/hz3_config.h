@@ -40,6 +40,11 @@
 #define HZ3_CACHE_FOREIGN   1
 #endif
 
+/* Bytes a thread cache may hold per size class (HZ_TCACHE_SCALE scales it). */
+#ifndef HZ3_TCACHE_CLASS_BYTES
+#define HZ3_TCACHE_CLASS_BYTES (256u << 10)
+#endif
+
 #define HZ3_OUTBOX_LANES    8                    /* remote-free lanes per thread, hashed by owner */
 #define HZ3_REMOTE_BATCH    64                   /* objects per lane before one atomic push */
 
