@@ -179,7 +179,8 @@ static hz4_heap *hz4_heap_attach(void) {
  * than possibly the shared heap's. */
 static void hz4_parked_reclaim(bool all) {
   hz_lock_acquire(&hz4_heaps_lock);
-  atomic_store_explicit(&hz4_parked_flag, 0, memory_order_relaxed);
+  /* An exchange, not a store: the inbox loads below must not move before it. */
+  atomic_exchange_explicit(&hz4_parked_flag, 0, memory_order_seq_cst);
   for (hz4_heap *heap = hz4_parked; heap != NULL; heap = heap->parked_next) {
     if (!all) {
       bool pending = false;
@@ -211,7 +212,16 @@ static void hz4_thread_exit(void *arg) {
   hz4_parked = heap;
   uint64_t still_live = --hz4_live_count;
   hz_lock_release(&hz4_heaps_lock);
-  /* Our last frees may have gone to heaps that are already parked. */
+  /* A message that reached us between our last collection and the parking
+   * may have had its flag consumed by a thread that did not see us parked
+   * yet: look once more, now that we are. Messages after this look find us
+   * parked. Our own last frees may also have gone to parked heaps. */
+  for (unsigned i = 0; i < HZ4_INBOXES; i++) {
+    if (atomic_load_explicit(&heap->inbox[i], memory_order_seq_cst) != 0) {
+      atomic_store_explicit(&hz4_parked_flag, 1, memory_order_seq_cst);
+      break;
+    }
+  }
   hz4_parked_reclaim_flagged();
   /* The last worker is gone (at most the main thread is left): nothing is
    * likely to reuse pooled segments or cached huge blocks soon, and nobody

@@ -96,7 +96,7 @@ static void hz4_inbox_push(hz4_heap *owner, unsigned cls, uintptr_t msg, uint32_
   /* Pairs with the exiting owner's store of live = 0 before its last
    * collection: either it saw this message or we see that it is parked. */
   if (hz_unlikely(!atomic_load_explicit(&owner->live, memory_order_seq_cst)))
-    atomic_store_explicit(&hz4_parked_flag, 1, memory_order_relaxed);
+    atomic_store_explicit(&hz4_parked_flag, 1, memory_order_seq_cst);
   if (hz_options.stats) {  /* shared counters: only when someone reads them */
     hz_stat_add(HZ_STAT_REMOTE_SENT, count);
     hz_stat_add(HZ_STAT_REMOTE_BATCHES, 1);
