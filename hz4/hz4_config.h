@@ -59,7 +59,7 @@
  * HZ4_RBUF_CAP objects or HZ4_BATCH_BYTES of them, when its slot is needed by
  * another key, or when the whole outbox passes HZ4_OUTBOX_BYTES. */
 #define HZ4_OUTBOX_SLOTS     64
-#define HZ4_RBUF_CAP         62                       /* pointers per 512-byte buffer */
+#define HZ4_RBUF_CAP         61                       /* pointers per 512-byte buffer */
 #ifndef HZ4_BATCH_BYTES
 #define HZ4_BATCH_BYTES      ((size_t)1 << 20)
 #endif

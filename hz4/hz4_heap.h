@@ -34,7 +34,8 @@ typedef struct hz4_bin {
  * corrupt a message). Buffers travel with the messages and are recycled by
  * whoever empties them. */
 typedef struct hz4_rbuf {
-  struct hz4_rbuf *next;    /* in an inbox, a spare list or the global pool */
+  struct hz4_rbuf *next;    /* in an inbox, a spare or returned list, or the pool */
+  struct hz4_heap *sender;  /* who filled it: gets it back when the receiver has enough */
   uint32_t count;
   uint32_t pad;
   void *ptrs[HZ4_RBUF_CAP];
@@ -69,6 +70,7 @@ typedef struct hz4_heap {
   hz4_outbox outbox[HZ4_OUTBOX_SLOTS];
   hz4_rbuf *spare;                       /* empty buffers for our own remote frees */
   uint32_t spare_count;
+  _Alignas(64) _Atomic(hz4_rbuf *) returned; /* our buffers, sent back by receivers that had enough */
   uint64_t purge_last_ms;
   struct hz4_heap *parked_next;          /* on the parked list (heaps lock) */
   struct hz4_heap *all_next;             /* every heap ever made */

@@ -8,71 +8,95 @@
 _Atomic int hz4_parked_flag;
 
 #define HZ4_MSG_OBJECT ((uintptr_t)1)   /* link bit: the message is a single object */
-#define HZ4_SPARE_MAX  32               /* spare buffers a heap keeps; more go to the pool */
+#define HZ4_SPARE_MAX  32               /* spare buffers a heap keeps; more go back to their sender */
 #define HZ4_RBUF_CHUNK ((size_t)64 << 10)
 
 /* ---- buffers ----
- * Taken from the heap's spare list, else the global pool, else a new chunk
- * of hz4's own metadata memory (never returned: buffers are recycled). */
+ * A heap sends from its spares. A receiver keeps emptied buffers as its own
+ * spares up to HZ4_SPARE_MAX and sends the rest back to their sender's
+ * `returned` stack (any thread pushes, only the owner takes the whole stack:
+ * no ABA), so two threads trading frees trade buffers with no lock. Out of
+ * spares: take the returned stack, else the global pool (filled by exiting
+ * threads), else a new chunk of hz4's own metadata memory (never unmapped:
+ * buffers are recycled). */
 
 static hz_lock hz4_rbuf_lock = HZ_LOCK_INIT;
 static hz4_rbuf *hz4_rbuf_pool;
-static uint64_t hz4_rbuf_pool_count;
 
-static hz4_rbuf *hz4_rbuf_get(hz4_heap *heap) {
-  if (hz_unlikely(heap->spare == NULL)) {
+static void hz4_spare_push_list(hz4_heap *heap, hz4_rbuf *list) {
+  while (list != NULL) {
+    hz4_rbuf *next = list->next;
+    list->next = heap->spare;
+    heap->spare = list;
+    heap->spare_count++;
+    list = next;
+  }
+}
+
+static hz_noinline void hz4_rbuf_refill(hz4_heap *heap) {
+  hz4_rbuf *back = atomic_exchange_explicit(&heap->returned, NULL, memory_order_acquire);
+  if (back != NULL) {
+    hz4_spare_push_list(heap, back);
+    return;
+  }
+  if (hz4_rbuf_pool != NULL) {
     hz_lock_acquire(&hz4_rbuf_lock);
     for (unsigned i = 0; i < HZ4_SPARE_MAX / 2 && hz4_rbuf_pool != NULL; i++) {
       hz4_rbuf *b = hz4_rbuf_pool;
       hz4_rbuf_pool = b->next;
-      hz4_rbuf_pool_count--;
       b->next = heap->spare;
       heap->spare = b;
       heap->spare_count++;
     }
     hz_lock_release(&hz4_rbuf_lock);
-    if (heap->spare == NULL) {
-      hz4_rbuf *chunk = hz_os_map(HZ4_RBUF_CHUNK, NULL);
-      if (chunk == NULL) return NULL;
-      for (size_t i = 0; i < HZ4_RBUF_CHUNK / sizeof(hz4_rbuf); i++) {
-        chunk[i].next = heap->spare;
-        heap->spare = &chunk[i];
-        heap->spare_count++;
-      }
-    }
+    if (heap->spare != NULL) return;
+  }
+  hz4_rbuf *chunk = hz_os_map(HZ4_RBUF_CHUNK, NULL);
+  if (chunk == NULL) return;
+  for (size_t i = 0; i < HZ4_RBUF_CHUNK / sizeof(hz4_rbuf); i++) {
+    chunk[i].next = heap->spare;
+    heap->spare = &chunk[i];
+    heap->spare_count++;
+  }
+}
+
+static inline hz4_rbuf *hz4_rbuf_get(hz4_heap *heap) {
+  if (hz_unlikely(heap->spare == NULL)) {
+    hz4_rbuf_refill(heap);
+    if (heap->spare == NULL) return NULL;
   }
   hz4_rbuf *b = heap->spare;
   heap->spare = b->next;
   heap->spare_count--;
+  b->sender = heap;
   b->count = 0;
   return b;
 }
 
-static void hz4_rbuf_put(hz4_heap *heap, hz4_rbuf *b) {
-  b->next = heap->spare;
-  heap->spare = b;
-  if (++heap->spare_count > HZ4_SPARE_MAX) {
-    /* A heap that receives more than it sends: half its spares to the pool. */
-    hz4_rbuf *first = heap->spare, *last = first;
-    for (unsigned i = 1; i < HZ4_SPARE_MAX / 2; i++) last = last->next;
-    heap->spare = last->next;
-    heap->spare_count -= HZ4_SPARE_MAX / 2;
-    hz_lock_acquire(&hz4_rbuf_lock);
-    last->next = hz4_rbuf_pool;
-    hz4_rbuf_pool = first;
-    hz4_rbuf_pool_count += HZ4_SPARE_MAX / 2;
-    hz_lock_release(&hz4_rbuf_lock);
+static inline void hz4_rbuf_put(hz4_heap *heap, hz4_rbuf *b) {
+  hz4_heap *sender = b->sender;
+  if (heap->spare_count < HZ4_SPARE_MAX || sender == NULL || sender == heap) {
+    b->next = heap->spare;
+    heap->spare = b;
+    heap->spare_count++;
+    return;
   }
+  /* We have enough: back to the heap that needs buffers to send to us. */
+  hz4_rbuf *old = atomic_load_explicit(&sender->returned, memory_order_relaxed);
+  do {
+    b->next = old;
+  } while (!atomic_compare_exchange_weak_explicit(&sender->returned, &old, b, memory_order_release,
+                                                  memory_order_relaxed));
 }
 
 void hz4_rbufs_release(hz4_heap *heap) {
+  hz4_spare_push_list(heap, atomic_exchange_explicit(&heap->returned, NULL, memory_order_acquire));
   if (heap->spare == NULL) return;
   hz4_rbuf *first = heap->spare, *last = first;
   while (last->next != NULL) last = last->next;
   hz_lock_acquire(&hz4_rbuf_lock);
   last->next = hz4_rbuf_pool;
   hz4_rbuf_pool = first;
-  hz4_rbuf_pool_count += heap->spare_count;
   hz_lock_release(&hz4_rbuf_lock);
   heap->spare = NULL;
   heap->spare_count = 0;
