@@ -44,8 +44,12 @@ void hz4_classes_init(int64_t tcache_percent) {
     limit = (uint32_t)((int64_t)limit * tcache_percent / 100);
     if (limit > 65535) limit = 65535;
     c->tcache_limit = (uint16_t)limit;
-    c->refill = limit ? limit : 1;  /* overflow keeps half, so a refill fills it */
-    if (c->refill > c->capacity) c->refill = c->capacity;
+    uint32_t max = (uint32_t)(HZ4_TCACHE_MAX_BYTES / c->size);
+    if (max > 1024) max = 1024;
+    max = (uint32_t)((int64_t)max * tcache_percent / 100);
+    if (max < limit) max = limit;
+    if (max > 65535) max = 65535;
+    c->tcache_max = HZ4_ADAPTIVE_CACHE ? (uint16_t)max : (uint16_t)limit;
     uint32_t batch = (uint32_t)(HZ4_BATCH_BYTES / c->size);
     if (batch < 2) batch = 2;
     if (batch > HZ4_RBUF_CAP) batch = HZ4_RBUF_CAP;

@@ -13,9 +13,9 @@
 typedef struct hz4_class_info {
   uint32_t size;          /* object size in bytes */
   uint16_t slices;        /* slices per page of this class */
-  uint16_t tcache_limit;  /* objects a thread cache may hold before flushing */
+  uint16_t tcache_limit;  /* objects a thread cache may hold before flushing (at start) */
+  uint16_t tcache_max;    /* what an adaptive cache limit may grow to */
   uint32_t capacity;      /* objects per page */
-  uint32_t refill;        /* objects moved from pages per cache refill */
   uint32_t batch;         /* objects per remote chain before it is pushed */
 } hz4_class_info;
 

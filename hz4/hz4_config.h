@@ -53,6 +53,12 @@
 #ifndef HZ4_TCACHE_MIN
 #define HZ4_TCACHE_MIN       4
 #endif
+/* A class cache that overflows and then runs dry with nothing from other
+ * threads doubles its limit, up to this many bytes (1024 objects at most);
+ * the purge tick halves grown limits again. */
+#ifndef HZ4_TCACHE_MAX_BYTES
+#define HZ4_TCACHE_MAX_BYTES ((size_t)1 << 20)
+#endif
 
 /* Remote frees: a thread stores pointers to other heaps' objects in buffers
  * keyed by (owner, class) and sends a buffer with one CAS when it holds
@@ -83,6 +89,9 @@
 #ifndef HZ4_CHAIN_RAISES_LIMIT
 #define HZ4_CHAIN_RAISES_LIMIT 1 /* 1: collected remote frees raise their bin's limit until the
                                     bin runs dry (0: the next local free trims it) */
+#endif
+#ifndef HZ4_ADAPTIVE_CACHE
+#define HZ4_ADAPTIVE_CACHE   1   /* 1: class cache limits grow with demand (HZ4_TCACHE_MAX_BYTES) */
 #endif
 #ifndef HZ4_PREFETCH_NEXT
 #define HZ4_PREFETCH_NEXT    1   /* 1: malloc prefetches the next object of the cache list */

@@ -50,12 +50,36 @@ void hz4_bin_trim(hz4_heap *heap, unsigned cls, uint32_t keep) {
   }
 }
 
-/* Keep half the class limit, the most recently freed (warm in cache), send
- * the rest home, and drop any raise from a collected chain. */
+/* Keep half the limit, the most recently freed (warm in cache), send the rest
+ * home, and drop any raise from collected remote frees. */
 void hz4_bin_overflow(hz4_heap *heap, unsigned cls) {
-  uint32_t base = hz4_classes[cls].tcache_limit;
+  uint32_t base = heap->bin_base[cls];
   heap->bins[cls].limit = base;
+  heap->bin_overflowed[cls] = 1;
   hz4_bin_trim(heap, cls, base / 2);
+}
+
+/* The bin runs dry and must go to its pages: if it overflowed since the last
+ * time, the program cycles more objects of this class than the cache holds,
+ * so the limit doubles (up to the class maximum). */
+static void hz4_bin_adapt(hz4_heap *heap, unsigned cls) {
+  if (heap->bin_overflowed[cls]) {
+    heap->bin_overflowed[cls] = 0;
+    uint32_t base = (uint32_t)heap->bin_base[cls] * 2, max = hz4_classes[cls].tcache_max;
+    heap->bin_base[cls] = (uint16_t)(base < max ? base : max);
+  }
+  heap->bins[cls].limit = heap->bin_base[cls];
+}
+
+void hz4_bins_decay(hz4_heap *heap) {
+  for (unsigned cls = 0; cls < HZ4_CLASS_COUNT; cls++) {
+    uint32_t start = hz4_classes[cls].tcache_limit, base = heap->bin_base[cls];
+    if (base > start) {
+      base = base / 2 > start ? base / 2 : start;
+      heap->bin_base[cls] = (uint16_t)base;
+      if (heap->bins[cls].limit > base && heap->bins[cls].count <= base) heap->bins[cls].limit = base;
+    }
+  }
 }
 
 /* Fills an empty bin and pops one. Order: remote frees of this class, then
@@ -68,8 +92,8 @@ static void *hz4_refill(hz4_heap *heap, unsigned cls) {
     hz4_collect_class(heap, cls);
     if (bin->head != NULL) goto pop;
   }
-  bin->limit = hz4_classes[cls].tcache_limit;
-  uint32_t want = hz4_classes[cls].refill;
+  hz4_bin_adapt(heap, cls);
+  uint32_t want = heap->bin_base[cls] ? heap->bin_base[cls] : 1;
   void *head, *tail;
   uint32_t got = hz4_page_take(heap, cls, want, false, &head, &tail);
   if (got == 0) {
@@ -123,7 +147,9 @@ static void hz4_heap_flush(hz4_heap *heap, bool decommit) {
   hz4_collect_all(heap, false);
   for (unsigned cls = 0; cls < HZ4_CLASS_COUNT; cls++) {
     hz4_bin_trim(heap, cls, 0);
-    heap->bins[cls].limit = hz4_classes[cls].tcache_limit;
+    heap->bin_base[cls] = hz4_classes[cls].tcache_limit;
+    heap->bin_overflowed[cls] = 0;
+    heap->bins[cls].limit = heap->bin_base[cls];
   }
   hz4_rbufs_release(heap);
   hz4_heap_release_empty(heap, decommit);
@@ -134,8 +160,10 @@ static void hz4_heap_flush(hz4_heap *heap, bool decommit) {
 
 static void hz4_heap_set_limits(hz4_heap *heap) {
   /* (tcache_limit is 0 for every class with HZ_TCACHE=0) */
-  for (unsigned cls = 0; cls < HZ4_CLASS_COUNT; cls++)
-    heap->bins[cls].limit = hz4_classes[cls].tcache_limit;
+  for (unsigned cls = 0; cls < HZ4_CLASS_COUNT; cls++) {
+    heap->bin_base[cls] = hz4_classes[cls].tcache_limit;
+    heap->bins[cls].limit = heap->bin_base[cls];
+  }
 }
 
 /* A fresh heap with a new id; caller holds hz4_heaps_lock. */

@@ -64,6 +64,8 @@ typedef struct hz4_heap {
   uint16_t draining;                     /* being flushed: keep empty segments for the final pass */
   hz4_bin bins[HZ4_CLASS_COUNT];
   hz4_page *partial[HZ4_CLASS_COUNT];    /* pages with free or uncarved objects */
+  uint16_t bin_base[HZ4_CLASS_COUNT];    /* each bin's limit, adaptive (HZ4_ADAPTIVE_CACHE) */
+  uint8_t bin_overflowed[HZ4_CLASS_COUNT]; /* overflowed since its last refill from pages */
   hz4_segment *segs;                     /* segments owned, those with free slices first */
   uint64_t outbox_used;                  /* bit i: outbox[i] holds a buffer */
   size_t outbox_bytes;                   /* bytes of the objects in open buffers */
@@ -92,6 +94,8 @@ void hz4_parked_reclaim_flagged(void);
 /* Slow paths behind the inline fast paths. */
 void *hz4_alloc_slow(unsigned cls);
 void hz4_bin_overflow(hz4_heap *heap, unsigned cls);
+/* The purge tick: halves cache limits that grew (HZ4_ADAPTIVE_CACHE). */
+void hz4_bins_decay(hz4_heap *heap);
 /* Keeps the `keep` most recent objects of a bin, the rest go home. */
 void hz4_bin_trim(hz4_heap *heap, unsigned cls, uint32_t keep);
 /* A free whose tag did not name the calling thread's heap as a class page

@@ -286,6 +286,7 @@ void hz4_heap_purge(hz4_heap *heap) {
   uint64_t now = hz_os_now_ms();
   if (now - heap->purge_last_ms < (uint64_t)delay / 4) return;
   heap->purge_last_ms = now;
+  if (HZ4_ADAPTIVE_CACHE) hz4_bins_decay(heap);
   for (hz4_segment *seg = heap->segs; seg != NULL; seg = seg->next) {
     if (seg->dirty_slices != 0 && now - seg->dirty_since_ms >= (uint64_t)delay)
       hz4_segment_decommit(seg);

@@ -256,7 +256,7 @@ static void hz4_bin_raise(hz4_heap *heap, unsigned cls, uint32_t added) {
   hz4_bin *bin = &heap->bins[cls];
   bin->count += added;
   if (HZ4_CHAIN_RAISES_LIMIT) {
-    uint64_t limit = (uint64_t)hz4_classes[cls].tcache_limit + bin->count;
+    uint64_t limit = (uint64_t)heap->bin_base[cls] + bin->count;
     bin->limit = limit > UINT32_MAX ? UINT32_MAX : (uint32_t)limit;
   }
 }
