@@ -62,8 +62,7 @@ static inline bool hz_line_free(void *p) {
     if (hz_likely(box->key == ~tag)) {
       hz4_rbuf *buf = box->buf;
       uint32_t n = buf->count;
-      if (hz_unlikely(n != 0 && buf->ptrs[n - 1] == p)) return hz4_free_repeated(p);
-      buf->ptrs[n] = p;
+      buf->ptrs[n] = p;  /* (a pointer twice in a row is dropped on collection) */
       buf->count = ++n;
       heap->outbox_bytes += box->size;
       if (hz_unlikely(n >= box->limit || heap->outbox_bytes > HZ4_OUTBOX_BYTES))
