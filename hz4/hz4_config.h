@@ -83,9 +83,6 @@
                                     last one (at most one thread left) empties the segment pool
                                     and the huge-block cache */
 #endif
-#ifndef HZ4_REMOTE_INLINE
-#define HZ4_REMOTE_INLINE    1   /* 1: free stores into an open outbox buffer inline (no call) */
-#endif
 #ifndef HZ4_CHAIN_RAISES_LIMIT
 #define HZ4_CHAIN_RAISES_LIMIT 1 /* 1: collected remote frees raise their bin's limit until the
                                     bin runs dry (0: the next local free trims it) */

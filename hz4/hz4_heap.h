@@ -42,8 +42,7 @@ typedef struct hz4_rbuf {
 } hz4_rbuf;                 /* 512 bytes */
 
 /* The open buffer of one (owner, class). The key is the complement of the
- * objects' tag, so a zeroed slot (key 0) matches no tag, not even tag 0: the
- * inline free compares it with ~tag and appends. */
+ * objects' tag, so a zeroed slot (key 0) matches no tag, not even tag 0. */
 typedef struct hz4_outbox {
   uint32_t key;             /* ~tag of the buffer's objects; 0: slot unused */
   uint32_t limit;           /* the buffer is sent when it holds this many */
@@ -99,11 +98,10 @@ void hz4_bin_overflow(hz4_heap *heap, unsigned cls);
 void hz4_bins_decay(hz4_heap *heap);
 /* Keeps the `keep` most recent objects of a bin, the rest go home. */
 void hz4_bin_trim(hz4_heap *heap, unsigned cls, uint32_t keep);
-/* A free whose tag did not name the calling thread's heap as a class page
- * and whose outbox chain was not ready to take it. */
+/* A free whose tag did not name the calling thread's heap as a class page:
+ * remote frees, one-block pages, invalid frees, threads without a heap. */
 void hz4_free_other(void *p, uint32_t tag);
-/* An outbox buffer reached its limit, or the outbox its byte bound. */
-void hz4_outbox_full(hz4_heap *heap, hz4_outbox *box);
+
 /* One object of `cls` for the calling thread (any path). */
 void *hz4_alloc_class(unsigned cls);
 /* A block of `size` bytes (<= HZ4_BLOCK_MAX_SIZE) on its own page, aligned

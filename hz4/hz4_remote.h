@@ -31,6 +31,8 @@ void hz4_outbox_flush(hz4_heap *heap, unsigned slot);
  * to three quarters (sending every one would send many short ones). */
 void hz4_outbox_shrink(hz4_heap *heap);
 
+/* An outbox buffer reached its limit, or the outbox its byte bound. */
+void hz4_outbox_full(hz4_heap *heap, hz4_outbox *box);
 /* Opens (or continues) the outbox buffer of `tag` with `p` (`size` bytes)
  * for `owner`. */
 void hz4_remote_free(hz4_heap *heap, hz4_heap *owner, uint32_t tag, size_t size, void *p);

@@ -5,8 +5,9 @@
  * free:   one bounds check and one segmap byte say "one of our segments";
  *         then the slice's tag in the segment header (found by masking)
  *         gives owner and class. Owner == this thread: push on the cache
- *         list. Another owner (a remote free), a one-block page or a thread
- *         without a heap: one call out of line. Huge blocks and pointers
+ *         list. Another owner (a remote free: a pointer stored into a message
+ *         buffer), a one-block page or a thread without a heap: one call out
+ *         of line. Huge blocks and pointers
  *         that are not ours: the slow path. */
 #ifndef HZ4_LINE_FAST_H
 #define HZ4_LINE_FAST_H
@@ -55,21 +56,6 @@ static inline bool hz_line_free(void *p) {
       if (hz_unlikely(++bin->count > bin->limit)) hz4_bin_overflow(heap, cls);
       return true;
     }
-#if HZ4_REMOTE_INLINE
-    /* A remote free whose (owner, class) buffer is open: store the pointer,
-     * touch nothing of the object, no call. */
-    hz4_outbox *box = &heap->outbox[hz4_outbox_slot(tag)];
-    if (hz_likely(box->key == ~tag)) {
-      hz4_rbuf *buf = box->buf;
-      uint32_t n = buf->count;
-      buf->ptrs[n] = p;  /* (a pointer twice in a row is dropped on collection) */
-      buf->count = ++n;
-      heap->outbox_bytes += box->size;
-      if (hz_unlikely(n >= box->limit || heap->outbox_bytes > HZ4_OUTBOX_BYTES))
-        hz4_outbox_full(heap, box);
-      return true;
-    }
-#endif
     hz4_free_other(p, tag);
     return true;
   }
