@@ -19,11 +19,11 @@
 typedef struct hz4_bin {
   void *head;
   uint32_t count;
-  /* Flush when count exceeds this. It is the class's cache limit (0:
-   * caching off), raised by the size of a collected remote chain until the
-   * bin next runs dry: those objects were in transit anyway and are about to
-   * be reused, so sending them to their pages only to pull them back would
-   * touch each one twice. */
+  /* Flush when count exceeds this. It is the heap's limit for the class
+   * (bin_base; 0: caching off), raised by the number of collected remote
+   * frees until the bin next runs dry: those objects were in transit anyway
+   * and are about to be reused, so sending them to their pages only to pull
+   * them back would touch each one twice. */
   uint32_t limit;
 } hz4_bin;
 
