@@ -63,6 +63,16 @@ void hz_shim_free_foreign(void *p);
 /* Sets errno = ENOMEM and returns NULL, for slow paths that report failure. */
 void *hz_shim_enomem(void);
 
+/* realloc's shared policy. A block is kept when the new size fits without
+ * wasting more than half of it (blocks of 256 bytes or less always): shrinking
+ * a large buffer in place would pin memory the program said it no longer needs.
+ * Otherwise hz_shim_realloc_move allocates, copies min(usable, size) bytes and
+ * frees p; NULL (p untouched) when the allocation fails. */
+static inline bool hz_realloc_fits_in_place(size_t usable, size_t size) {
+  return size <= usable && (size > usable / 2 || usable <= 256);
+}
+void *hz_shim_realloc_move(void *p, size_t usable, size_t size);
+
 /* Provided by the shim for lines: one-time process set-up (options, atfork,
  * verbose print). Call from hz_line_init with the line's init lock held. */
 void hz_shim_process_init(void);

@@ -151,6 +151,14 @@ hz_export void *calloc(size_t count, size_t size) {
   return p;
 }
 
+void *hz_shim_realloc_move(void *p, size_t usable, size_t size) {
+  void *q = hz_line_malloc(size);
+  if (q == NULL) return NULL;
+  memcpy(q, p, usable < size ? usable : size);
+  hz_line_free(p);
+  return q;
+}
+
 hz_export void *realloc(void *p, size_t size) {
   if (p == NULL) return malloc(size);
   if (size == 0) {  /* glibc: frees and returns NULL */

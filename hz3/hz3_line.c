@@ -106,13 +106,8 @@ void *hz_line_realloc(void *p, size_t usable, size_t size) {
     return NULL;
   }
   if (large && size > HZ3_CLASS_MAX_SIZE) return hz3_large_realloc(p, size);
-  /* In place when it fits without wasting more than half the block. */
-  if (!large && size <= usable && (size > usable / 2 || usable <= 256)) return p;
-  void *q = hz_line_malloc(size);
-  if (q == NULL) return NULL;
-  memcpy(q, p, usable < size ? usable : size);
-  hz_line_free(p);
-  return q;
+  if (!large && hz_realloc_fits_in_place(usable, size)) return p;
+  return hz_shim_realloc_move(p, usable, size);
 }
 
 bool hz_line_trim(size_t pad) {

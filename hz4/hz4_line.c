@@ -113,13 +113,8 @@ void *hz_line_realloc(void *p, size_t usable, size_t size) {
       (hz4_segment_of(p)->tags[hz4_slice_of(p)] & HZ4_TAG_BLOCK) &&
       hz4_block_resize(hz4_tls_heap, p, size))
     return p;  /* a block of this thread, resized in its segment: no copy */
-  /* In place when it fits without wasting more than half the block. */
-  if (size <= usable && (size > usable / 2 || usable <= 256)) return p;
-  void *q = hz_line_malloc(size);
-  if (q == NULL) return NULL;
-  memcpy(q, p, usable < size ? usable : size);
-  hz_line_free(p);
-  return q;
+  if (hz_realloc_fits_in_place(usable, size)) return p;
+  return hz_shim_realloc_move(p, usable, size);
 }
 
 bool hz_line_trim(size_t pad) {
