@@ -16,6 +16,7 @@
   X(tcache,          "HZ_TCACHE",          1,    "0: disable per-thread caches (every free returns to its span)")      \
   X(tcache_scale,    "HZ_TCACHE_SCALE",    100,  "per-thread cache size in percent of the built-in limits (1..1000)") \
   X(purge_delay_ms,  "HZ_PURGE_DELAY_MS",  100,  "ms a free page run stays committed before it is returned to the OS; 0 = at once, -1 = never") \
+  X(dirty_max_mb,    "HZ_DIRTY_MAX_MB",    16,   "MiB of free page runs kept committed while they wait out HZ_PURGE_DELAY_MS; beyond it the oldest go back to the OS at once (-1 = no limit)") \
   X(madv_free,       "HZ_MADV_FREE",       0,    "1: return pages with MADV_FREE (lazy) instead of MADV_DONTNEED")     \
   X(thp,             "HZ_THP",             0,    "1: ask for transparent huge pages on the arena (MADV_HUGEPAGE)")     \
   X(large_cache_mb,  "HZ_LARGE_CACHE_MB",  64,   "MiB of freed large blocks kept mapped for reuse (0 = no cache)")     \

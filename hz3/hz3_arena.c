@@ -24,6 +24,11 @@ static uint64_t hz3_purge_last_ms;
  * without the lock by refills, so an idle-but-running program still gives
  * pages back without waiting for its next span operation. */
 static _Atomic uint64_t hz3_purge_due_ms;
+/* Free units whose pages may be resident, over all segments: bounded by
+ * HZ_DIRTY_MAX_MB so that a program that frees most of its memory at once gets
+ * it back without waiting for a later allocator call to notice the delay. */
+static uint64_t hz3_dirty_units_total;
+static uint64_t hz3_span_units_total;  /* units held by spans (in use) */
 
 static inline uint64_t hz3_run_mask(unsigned first, unsigned count) {
   return (count >= 64 ? ~0ull : ((1ull << count) - 1)) << first;
@@ -161,6 +166,7 @@ static hz3_segment *hz3_segment_new_locked(void) {
 
 static void hz3_segment_unmap_locked(hz3_segment *seg) {
   uint64_t slot = seg->slot;
+  hz3_dirty_units_total -= (uint64_t)__builtin_popcountll(seg->dirty_units);
   hz3_seg_list_remove(seg);
   hz3_slot_segment[slot >> 6] &= ~(1ull << (slot & 63));
   hz_os_unmap(seg, HZ3_SLOT_SIZE);
@@ -190,6 +196,7 @@ static size_t hz3_segment_decommit_locked(hz3_segment *seg) {
     released += (size_t)len << HZ3_UNIT_SHIFT;
     dirty &= ~hz3_run_mask(first, len);
   }
+  hz3_dirty_units_total -= (uint64_t)__builtin_popcountll(seg->dirty_units);
   seg->dirty_units = 0;
   return released;
 }
@@ -243,6 +250,32 @@ static void hz3_maybe_purge_locked(void) {
   if (now - hz3_purge_last_ms >= interval) hz3_purge_locked(now, false);
 }
 
+/* Over the dirty budget, wholly free segments are unmapped at once, least
+ * recently freed first, down to half the budget: a program that frees most of
+ * its memory in one phase empties whole segments and gets them back without
+ * waiting for a later allocator call to notice the purge delay. Partly used
+ * segments are left to the delay: under span churn their free units are
+ * reused within moments, and decommitting them doubled the CPU time of the
+ * remote-free lanes (page faults on reuse; docs/hz3.md). The budget grows with
+ * the memory in use (half of it). */
+#ifndef HZ3_DIRTY_IN_USE_DIVISOR
+#define HZ3_DIRTY_IN_USE_DIVISOR 2
+#endif
+static void hz3_purge_over_budget_locked(void) {
+  int64_t max_mb = hz_options.dirty_max_mb;
+  if (max_mb < 0) return;
+  uint64_t limit = ((uint64_t)max_mb << 20) >> HZ3_UNIT_SHIFT;
+  if (limit < hz3_span_units_total / HZ3_DIRTY_IN_USE_DIVISOR) limit = hz3_span_units_total / HZ3_DIRTY_IN_USE_DIVISOR;
+  if (hz3_dirty_units_total <= limit) return;
+  while (hz3_dirty_units_total > limit / 2) {
+    hz3_segment *oldest = NULL;
+    for (hz3_segment *seg = hz3_seg_free_list; seg != NULL; seg = seg->next)
+      if (seg->free_units == ~1ull && (oldest == NULL || seg->dirty_since_ms < oldest->dirty_since_ms)) oldest = seg;
+    if (oldest == NULL) break;
+    hz3_segment_unmap_locked(oldest);
+  }
+}
+
 size_t hz3_arena_purge(bool force) {
   hz_lock_acquire(&hz3_arena_lock);
   size_t released = hz3_purge_locked(hz_os_now_ms(), force);
@@ -258,11 +291,20 @@ hz3_span *hz3_span_alloc(unsigned cls, uint32_t owner) {
   hz_lock_acquire(&hz3_arena_lock);
   hz3_segment *seg;
   int first = -1;
-  for (seg = hz3_seg_free_list; seg != NULL; seg = seg->next) {
-    /* Prefer units that are still resident: no page faults, no RSS growth. */
-    first = hz3_find_bit_run(seg->free_units & seg->dirty_units, units);
-    if (first < 0) first = hz3_find_bit_run(seg->free_units, units);
-    if (first >= 0) break;
+  /* Prefer units that are still resident in any segment (no page faults, no
+   * RSS growth) over fresh ones: taking clean units while dirty ones wait in
+   * another segment let freed memory pile up under span churn. */
+  if (hz3_dirty_units_total != 0) {
+    for (seg = hz3_seg_free_list; seg != NULL; seg = seg->next) {
+      first = hz3_find_bit_run(seg->free_units & seg->dirty_units, units);
+      if (first >= 0) break;
+    }
+  }
+  if (first < 0) {
+    for (seg = hz3_seg_free_list; seg != NULL; seg = seg->next) {
+      first = hz3_find_bit_run(seg->free_units, units);
+      if (first >= 0) break;
+    }
   }
   if (first < 0) {
     seg = hz3_segment_new_locked();
@@ -273,7 +315,9 @@ hz3_span *hz3_span_alloc(unsigned cls, uint32_t owner) {
     first = 1;
   }
   uint64_t run = hz3_run_mask((unsigned)first, units);
+  hz3_span_units_total += units;
   seg->free_units &= ~run;
+  hz3_dirty_units_total -= (uint64_t)__builtin_popcountll(seg->dirty_units & run);
   seg->dirty_units &= ~run;
   if (seg->free_units == 0) hz3_seg_list_remove(seg);
   hz3_maybe_purge_locked();
@@ -308,7 +352,9 @@ void hz3_span_release(hz3_span *span) {
   span->free = NULL;
   uint64_t run = hz3_run_mask(first, units);
   hz_lock_acquire(&hz3_arena_lock);
+  hz3_span_units_total -= units;
   seg->free_units |= run;
+  hz3_dirty_units_total += (uint64_t)__builtin_popcountll(run & ~seg->dirty_units);
   seg->dirty_units |= run;
   seg->dirty_since_ms = hz_os_now_ms();
   hz3_seg_list_add(seg);
@@ -321,6 +367,7 @@ void hz3_span_release(hz3_span *span) {
     hz3_purge_locked(seg->dirty_since_ms, false);
   } else {
     hz3_maybe_purge_locked();
+    hz3_purge_over_budget_locked();
   }
   hz_lock_release(&hz3_arena_lock);
   hz_stat_add(HZ_STAT_SPANS_RELEASED, 1);
