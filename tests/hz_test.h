@@ -30,4 +30,16 @@ static inline int hz_test_finish(void) {
   fflush(stdout);
   return f == 0 && p > 0 ? 0 : 1;
 }
+
+/* VmSize of this process in KiB (what RLIMIT_AS limits), -1 without /proc. */
+static inline long hz_test_vm_size_kib(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  long kib = -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmSize: %ld kB", &kib) == 1) break;
+  fclose(f);
+  return kib;
+}
 #endif

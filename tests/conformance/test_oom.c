@@ -25,17 +25,6 @@
 static volatile size_t v_zero;
 static size_t opaque(size_t x) { return x + v_zero; }
 
-static long vm_size_kib(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  if (!f) return -1;
-  char line[256];
-  long kib = -1;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmSize: %ld kB", &kib) == 1) break;
-  fclose(f);
-  return kib;
-}
-
 static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -159,7 +148,7 @@ int main(void) {
 
   struct rlimit old;
   getrlimit(RLIMIT_AS, &old);
-  long vm = vm_size_kib();
+  long vm = hz_test_vm_size_kib();
   CHECK(vm > 0, "VmSize from /proc/self/status");
   if (vm <= 0) return hz_test_finish();
   struct rlimit lim = old;
@@ -177,7 +166,7 @@ int main(void) {
   int err;
   size_t n1 = fill_up(big, 2048, MiB, &err);
   printf("   phase 1: %zu x 1 MiB before NULL (errno %d), VmSize %ld KiB\n", n1, err,
-         vm_size_kib());
+         hz_test_vm_size_kib());
   CHECK(n1 < 2048 && err == ENOMEM, "1 MiB phase ended with errno %d after %zu blocks",
         err, n1);
   CHECK(n1 >= 300, "only %zu MiB obtained in 1 MiB blocks under a 512 MiB headroom", n1);
@@ -199,7 +188,7 @@ int main(void) {
   impossible_requests(n1 ? big[0] : NULL, MiB, "after 1 MiB phase");
   CHECK(damaged(big, n1, MiB) == 0, "1 MiB blocks damaged");
   free_all(big, n1);
-  printf("   VmSize after freeing the 1 MiB blocks: %ld KiB\n", vm_size_kib());
+  printf("   VmSize after freeing the 1 MiB blocks: %ld KiB\n", hz_test_vm_size_kib());
   {
     void *p = malloc(MiB);
     CHECK(p != NULL, "malloc(1 MiB) after freeing the 1 MiB phase");
@@ -216,7 +205,7 @@ int main(void) {
   impossible_requests(n2 ? mid[n2 / 2] : NULL, 64 * KiB, "after 64 KiB phase");
   CHECK(damaged(mid, n2, 64 * KiB) == 0, "64 KiB blocks damaged");
   free_all(mid, n2);
-  printf("   VmSize after freeing the 64 KiB blocks: %ld KiB\n", vm_size_kib());
+  printf("   VmSize after freeing the 64 KiB blocks: %ld KiB\n", hz_test_vm_size_kib());
   {
     void *p = malloc(64 * KiB), *q = malloc(MiB);
     CHECK(p != NULL && q != NULL, "malloc after freeing the 64 KiB phase: %p %p", p, q);
@@ -235,7 +224,7 @@ int main(void) {
   impossible_requests(n3 ? small[n3 - 1] : NULL, 100, "after 100-byte phase");
   CHECK(damaged(small, n3, 100) == 0, "100-byte blocks damaged");
   free_all(small, n3);
-  printf("   VmSize after freeing the 100-byte blocks: %ld KiB\n", vm_size_kib());
+  printf("   VmSize after freeing the 100-byte blocks: %ld KiB\n", hz_test_vm_size_kib());
 
   /* Recovery: everything freed is usable again, for other size classes too. */
   {

@@ -409,17 +409,6 @@ static void *rl_thread(void *arg) {
   return NULL;
 }
 
-static long vm_size_kib(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  if (!f) return -1;
-  char line[256];
-  long kib = -1;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmSize: %ld kB", &kib) == 1) break;
-  fclose(f);
-  return kib;
-}
-
 static int rlimit_run(void) {
   pthread_t t[RL_THREADS];
   for (int i = 0; i < RL_THREADS; i++) {
@@ -430,7 +419,7 @@ static int rlimit_run(void) {
   pthread_barrier_init(&rl_barrier, NULL, RL_THREADS + 1);
   for (int i = 0; i < RL_THREADS; i++) pthread_create(&t[i], NULL, rl_thread, (void *)(uintptr_t)i);
   /* warm every thread's heap, then the limit: VmSize + 384 MiB */
-  long vm = vm_size_kib();
+  long vm = hz_test_vm_size_kib();
   struct rlimit old, lim;
   getrlimit(RLIMIT_AS, &old);
   lim = old;
