@@ -45,6 +45,14 @@
 #define HZ3_TCACHE_CLASS_BYTES (256u << 10)
 #endif
 
+/* A thread's cache bins untouched for this long (same head, same count at two
+ * checks this far apart) go back to their spans: a program that moved on to
+ * other sizes does not keep the old sizes' memory in its caches. Checked from
+ * refills and cache overflows, so the fast paths pay nothing. 0: never. */
+#ifndef HZ3_TCACHE_GC_MS
+#define HZ3_TCACHE_GC_MS    1000
+#endif
+
 #define HZ3_OUTBOX_LANES    8                    /* remote-free lanes per thread, hashed by owner */
 #define HZ3_REMOTE_BATCH    64                   /* objects per lane before one atomic push */
 

@@ -3,6 +3,7 @@
 #include "hz3_large.h"
 #include "hz_line.h"
 #include "hz_options.h"
+#include "hz_os.h"
 #include "hz_stats.h"
 
 #include <pthread.h>
@@ -166,6 +167,8 @@ static inline void hz3_send_home(hz3_heap *heap, void *p) {
   else hz3_free_remote(heap, p, owner);
 }
 
+static void hz3_tcache_gc(hz3_heap *heap, unsigned active);
+
 void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
   hz3_bin *bin = &heap->bins[cls];
   /* Keep the most recently freed half (warm in cache), return the rest. */
@@ -184,6 +187,7 @@ void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
     hz3_send_home(heap, rest);
     rest = next;
   }
+  hz3_tcache_gc(heap, cls);
 }
 
 static void hz3_bin_drain(hz3_heap *heap, unsigned cls) {
@@ -198,6 +202,31 @@ static void hz3_bin_drain(hz3_heap *heap, unsigned cls) {
   }
 }
 
+/* Drains the bins that nobody touched since the previous check (see
+ * HZ3_TCACHE_GC_MS), except `active`. A bin popped and pushed back to the same
+ * head and count in between looks untouched: it is drained once and refilled
+ * on its next use, which costs a refill, never correctness. */
+static void hz3_tcache_gc(hz3_heap *heap, unsigned active) {
+#if HZ3_TCACHE_GC_MS > 0
+  if (++heap->gc_events < 64) return;  /* the clock read is amortised */
+  heap->gc_events = 0;
+  uint64_t now = hz_os_now_ms();
+  if (now - heap->gc_last_ms < HZ3_TCACHE_GC_MS) return;
+  heap->gc_last_ms = now;
+  for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) {
+    hz3_bin *bin = &heap->bins[cls];
+    if (bin->count != 0 && cls != active && bin->head == heap->gc_head[cls] &&
+        bin->count == heap->gc_count[cls])
+      hz3_bin_drain(heap, cls);
+    heap->gc_head[cls] = bin->head;
+    heap->gc_count[cls] = bin->count;
+  }
+#else
+  (void)heap;
+  (void)active;
+#endif
+}
+
 static void hz3_heap_flush(hz3_heap *heap);
 static void hz3_flush_parked(void);
 
@@ -209,6 +238,7 @@ static void *hz3_refill(hz3_heap *heap, unsigned cls) {
     if (bin->head != NULL) goto pop;
   }
   if (heap->outbox_objects != 0) hz3_outbox_flush_all(heap);
+  hz3_tcache_gc(heap, cls);
   hz3_arena_purge_tick();
 
   const hz3_class_info *info = &hz3_classes[cls];

@@ -35,6 +35,10 @@ typedef struct hz3_heap {
   hz3_span *partial[HZ3_CLASS_COUNT];   /* spans with free objects, per class */
   hz3_outbox outbox[HZ3_OUTBOX_LANES];
   uint32_t outbox_objects;
+  uint32_t gc_events;                   /* slow-path calls since the last stale-bin check */
+  uint64_t gc_last_ms;                  /* time of the last stale-bin check */
+  void *gc_head[HZ3_CLASS_COUNT];       /* each bin's head and count at that check */
+  uint32_t gc_count[HZ3_CLASS_COUNT];
   struct hz3_heap *next_free;           /* on the parked-heap list */
   /* Written by other threads: keep it off the owner's cache lines. */
   _Alignas(64) _Atomic(void *) inbox;
