@@ -233,8 +233,8 @@ hz_export void hz_stats_print(int fd) {
     hz_write_str(fd, "\n");
   }
   hz_write_str(fd, "  * peak: the highest live count sampled at thread-cache refills and flushes\n"
-                   "    (large blocks: at each allocation) and at exit; between samples a thread's\n"
-                   "    share may be up to one cache's worth out of date (docs/options.md).\n");
+                   "    (large blocks: at every allocation and free) and at exit; a thread's share\n"
+                   "    may be up to one cache's worth out of date (docs/options.md).\n");
   hz_write_str(fd, "memory\n");
   hz_line_bytes(fd, "mapped now", r.usage.mapped_bytes, "address space held read-write (reserved)");
   hz_line_bytes(fd, "committed now", r.usage.committed_bytes,
