@@ -32,7 +32,18 @@ typedef struct hz_line_usage {
   uint64_t large_bytes;    /* of which in large blocks */
   uint64_t free_bytes;     /* mapped but free (committed or not) */
   uint64_t threads_live;   /* threads currently owning a heap */
+  uint64_t committed_bytes; /* upper bound of what is committed: mapped minus free pages
+                               known to be returned (or never touched) */
 } hz_line_usage;
+
+/* Allocation counts of one size class, for HZ_STATS (common/hz_stats.c sorts
+ * classes into size bands by `size`). Exact when no other thread runs;
+ * racy reads of live threads' counters otherwise. */
+typedef struct hz_line_class_stats {
+  uint64_t size;     /* bytes per block */
+  uint64_t allocs;   /* blocks handed out, ever */
+  uint64_t frees;    /* blocks given back, ever (derived, see docs/options.md) */
+} hz_line_class_stats;
 
 /* Zeroed memory of `size` bytes; may skip the memset for fresh OS pages. */
 void *hz_line_calloc(size_t size);
@@ -50,6 +61,10 @@ void *hz_line_realloc(void *p, size_t usable, size_t size);
 /* Return every free page that can be returned; true if anything was. */
 bool hz_line_trim(size_t pad);
 void hz_line_get_usage(hz_line_usage *usage);
+/* Fills up to `max` entries, one per size class; returns the class count.
+ * Blocks outside the classes are the "large" band: HZ_STAT_LARGE_ALLOCS,
+ * HZ_STAT_LARGE_FREES and hz_line_usage.large_bytes. */
+unsigned hz_line_get_class_stats(hz_line_class_stats *out, unsigned max);
 /* Global initialisation, idempotent and safe to call from any entry point. */
 void hz_line_init(void);
 /* Fork hooks: prepare takes every line lock in a fixed order. */

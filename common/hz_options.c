@@ -7,7 +7,7 @@
 extern char **environ;
 
 hz_options_t hz_options = {
-#define HZ_OPTION_DEFAULT(field, env, def, doc) .field = (def),
+#define HZ_OPTION_DEFAULT(field, env, def, range, doc, help) .field = (def),
   HZ_OPTION_TABLE(HZ_OPTION_DEFAULT)
 #undef HZ_OPTION_DEFAULT
 };
@@ -19,7 +19,7 @@ typedef struct hz_option_desc {
 } hz_option_desc;
 
 static const hz_option_desc hz_option_descs[] = {
-#define HZ_OPTION_DESC(field, env, def, doc) {env, &hz_options.field, doc},
+#define HZ_OPTION_DESC(field, env, def, range, doc, help) {env, &hz_options.field, doc},
   HZ_OPTION_TABLE(HZ_OPTION_DESC)
 #undef HZ_OPTION_DESC
 };

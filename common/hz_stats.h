@@ -1,8 +1,11 @@
-/* Process-wide allocator counters.
+/* Process-wide allocator counters and the HZ_STATS report.
  *
  * Counters are relaxed atomics bumped only on slow paths (span, segment,
  * large-block and thread events), so the fast paths stay free of shared
- * writes. HZ_STATS=1 prints them once at exit through write(2). */
+ * writes. Allocations per size class are counted by each line in its thread
+ * caches and read through hz_line_get_class_stats (common/hz_line.h).
+ * HZ_STATS=1 prints one table at exit through write(2), HZ_STATS=json the
+ * same as one JSON object. */
 #ifndef HZ_STATS_H
 #define HZ_STATS_H
 
@@ -47,6 +50,41 @@ static inline void hz_stat_add(hz_stat_id id, uint64_t n) {
 static inline uint64_t hz_stat_get(hz_stat_id id) {
   return atomic_load_explicit(&hz_stat_counters[id], memory_order_relaxed);
 }
+
+/* ---- size bands (HZ_STATS=1 prints one row per band) ----
+ * A class belongs to the first band whose bound is >= its block size; blocks
+ * outside the size classes are the last band, "large". */
+#define HZ_STAT_BAND_TABLE(X) \
+  X(64)                      \
+  X(256)                     \
+  X(1024)                    \
+  X(4096)                    \
+  X(16384)                   \
+  X(65536)                   \
+  X(262144)
+enum {
+#define HZ_STAT_BAND_COUNT_ONE(bound) +1
+  HZ_STAT_BAND_LARGE = 0 HZ_STAT_BAND_TABLE(HZ_STAT_BAND_COUNT_ONE),
+#undef HZ_STAT_BAND_COUNT_ONE
+  HZ_STAT_BANDS
+};
+
+static inline unsigned hz_stat_band_of(uint64_t size) {
+  unsigned band = 0;
+#define HZ_STAT_BAND_STEP(bound) if (size > (bound)) band++;
+  HZ_STAT_BAND_TABLE(HZ_STAT_BAND_STEP)
+#undef HZ_STAT_BAND_STEP
+  return band;
+}
+
+/* Peak sampling (only with HZ_STATS set; slow paths only). A line adds the
+ * change in live blocks it has seen since its last sample (a thread's share
+ * of one class, published at cache refills and flushes; or one large block
+ * at its allocation and free); the gauge's highest value is kept. */
+void hz_stat_band_sample(unsigned band, int64_t blocks, int64_t bytes);
+/* A block outside the size classes allocated (sign +1) or freed (-1):
+ * HZ_STAT_LARGE_ALLOCS / _FREES, and the large band's peak gauge. */
+void hz_stat_large(int sign, uint64_t bytes);
 
 /* Prints every counter plus the line's own figures to fd, as a table or
  * (json = 1) as one JSON object on one line. */

@@ -375,13 +375,15 @@ void hz3_span_release(hz3_span *span) {
 
 /* ---- introspection ---- */
 
-void hz3_arena_usage(uint64_t *mapped, uint64_t *in_use, uint64_t *free_bytes) {
-  uint64_t used = 0, total = 0;
+void hz3_arena_usage(uint64_t *mapped, uint64_t *in_use, uint64_t *free_bytes, uint64_t *committed) {
+  uint64_t used = 0, total = 0, clean = 0;
   hz_lock_acquire(&hz3_arena_lock);
   for (uint64_t w = 0; w < (hz3_slot_count + 63) / 64; w++) {
     for (uint64_t bits = hz3_slot_segment[w]; bits; bits &= bits - 1) {
       hz3_segment *seg = hz3_slot_addr(w * 64 + (uint64_t)__builtin_ctzll(bits));
       total += HZ3_SLOT_SIZE;
+      /* Free units not dirty were returned to the OS or never touched. */
+      clean += (uint64_t)__builtin_popcountll(seg->free_units & ~seg->dirty_units) << HZ3_UNIT_SHIFT;
       for (unsigned u = 1; u < HZ3_UNITS_PER_SEG; u++) {
         hz3_span *s = &seg->spans[u];
         if (s->units) used += (uint64_t)s->used * hz3_classes[s->cls].size;
@@ -392,6 +394,7 @@ void hz3_arena_usage(uint64_t *mapped, uint64_t *in_use, uint64_t *free_bytes) {
   *mapped = total;
   *in_use = used;
   *free_bytes = total - used;
+  *committed = total - clean;
 }
 
 /* ---- metadata ---- */

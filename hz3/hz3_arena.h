@@ -89,7 +89,8 @@ static inline void *hz3_slot_addr(uint64_t slot) {
 size_t hz3_arena_purge(bool force);
 /* Cheap check from refill paths: purges when the oldest dirty run is due. */
 void hz3_arena_purge_tick(void);
-void hz3_arena_usage(uint64_t *mapped, uint64_t *in_use, uint64_t *free_bytes);
+/* `committed`: mapped minus free units known clean (returned or never touched). */
+void hz3_arena_usage(uint64_t *mapped, uint64_t *in_use, uint64_t *free_bytes, uint64_t *committed);
 
 /* Metadata memory (heaps, directories) from outside the arena, never freed. */
 void *hz3_meta_alloc(size_t size);

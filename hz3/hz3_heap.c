@@ -52,6 +52,43 @@ static inline hz3_heap *hz3_heap_by_slot(uint32_t slot) {
   return chunk[slot & ((1u << HZ3_DIR_BITS) - 1)];
 }
 
+/* ---- statistics (HZ_STATS; see hz3_bin) ---- */
+
+/* Frees by threads past their exit hook: they have no heap to count them. */
+static _Atomic uint64_t hz3_exited_frees[HZ3_CLASS_COUNT];
+
+/* Adds the change in this heap's live blocks of `cls` since its last sample
+ * to the process-wide peak gauges. Called only when HZ_STATS is set. */
+static hz_noinline void hz3_stats_publish(hz3_heap *heap, unsigned cls) {
+  hz3_bin *bin = &heap->bins[cls];
+  int64_t share = bin->net - (int64_t)bin->count;
+  int64_t delta = share - heap->published[cls];
+  if (delta == 0) return;
+  heap->published[cls] = share;
+  uint32_t size = hz3_classes[cls].size;
+  hz_stat_band_sample(hz_stat_band_of(size), delta, delta * (int64_t)size);
+}
+
+#define HZ3_STATS_SAMPLE(heap, cls) \
+  do { if (hz_unlikely(hz_options.stats)) hz3_stats_publish(heap, cls); } while (0)
+
+void hz3_class_counts(unsigned cls, uint64_t *allocs, uint64_t *frees) {
+  uint64_t a = 0;
+  int64_t f = (int64_t)atomic_load_explicit(&hz3_exited_frees[cls], memory_order_relaxed);
+  uint32_t max = __atomic_load_n(&hz3_max_slot, __ATOMIC_ACQUIRE);
+  for (uint32_t slot = 1; slot <= max; slot++) {
+    hz3_heap **chunk = __atomic_load_n(&hz3_heap_dir[slot >> HZ3_DIR_BITS], __ATOMIC_ACQUIRE);
+    hz3_heap *heap = chunk ? __atomic_load_n(&chunk[slot & ((1u << HZ3_DIR_BITS) - 1)], __ATOMIC_ACQUIRE) : NULL;
+    if (heap == NULL) continue;
+    const volatile hz3_bin *bin = &heap->bins[cls];
+    uint64_t pops = bin->allocs;
+    a += pops;
+    f += (int64_t)pops - bin->net + (int64_t)bin->count;
+  }
+  *allocs = a;
+  *frees = f > 0 ? (uint64_t)f : 0;
+}
+
 /* ---- span lists ---- */
 
 static void hz3_partial_push(hz3_heap *heap, hz3_span *span) {
@@ -148,6 +185,7 @@ static void hz3_collect(hz3_heap *heap, bool to_cache) {
       *(void **)p = bin->head;
       bin->head = p;
       bin->count++;
+      bin->net++;
     } else {
       hz3_span_put(heap, hz3_span_of(p), p);
     }
@@ -181,12 +219,14 @@ void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
   }
   *link = NULL;
   if (keep == 0) bin->head = NULL;
+  bin->net -= (int64_t)bin->count - keep;
   bin->count = keep;
   while (rest != NULL) {
     void *next = *(void **)rest;
     hz3_send_home(heap, rest);
     rest = next;
   }
+  HZ3_STATS_SAMPLE(heap, cls);
   hz3_tcache_gc(heap, cls);
 }
 
@@ -194,12 +234,14 @@ static void hz3_bin_drain(hz3_heap *heap, unsigned cls) {
   hz3_bin *bin = &heap->bins[cls];
   void *p = bin->head;
   bin->head = NULL;
+  bin->net -= bin->count;
   bin->count = 0;
   while (p != NULL) {
     void *next = *(void **)p;
     hz3_send_home(heap, p);
     p = next;
   }
+  HZ3_STATS_SAMPLE(heap, cls);
 }
 
 /* Drains the bins that nobody touched since the previous check (see
@@ -287,10 +329,13 @@ static void *hz3_refill(hz3_heap *heap, unsigned cls) {
   *tail = NULL;
   bin->head = head;
   bin->count = got;
-pop:;
+  bin->net += got;
+pop:
+  HZ3_STATS_SAMPLE(heap, cls);
   void *p = bin->head;
   bin->head = *(void **)p;
   bin->count--;
+  bin->allocs++;
   ((uintptr_t *)p)[1] = 0;
   return p;
 }
@@ -301,6 +346,7 @@ static inline void *hz3_heap_pop(hz3_heap *heap, unsigned cls) {
   if (hz_likely(p != NULL)) {
     bin->head = *(void **)p;
     bin->count--;
+    bin->allocs++;
     ((uintptr_t *)p)[1] = 0;
     return p;
   }
@@ -449,6 +495,9 @@ void hz3_free_slow(void *p) {
   uint32_t owner = tag >> HZ3_OWNER_SHIFT;
   hz3_heap *heap = hz3_current_heap();
   if (heap == NULL) {
+    unsigned cls = tag & 0xFFu;
+    atomic_fetch_add_explicit(&hz3_exited_frees[cls], 1, memory_order_relaxed);
+    if (hz_options.stats) hz_stat_band_sample(hz_stat_band_of(hz3_classes[cls].size), -1, -(int64_t)hz3_classes[cls].size);
     hz3_mark_free(p);
     hz3_inbox_push(owner, p, p, 1);
   } else if (owner == heap->slot || HZ3_CACHE_FOREIGN) {
@@ -458,6 +507,10 @@ void hz3_free_slow(void *p) {
     bin->head = p;
     if (++bin->count > bin->limit) hz3_bin_overflow(heap, tag & 0xFFu);
   } else {
+    hz3_bin *bin = &heap->bins[tag & 0xFFu];  /* a free that bypasses the cache */
+    bin->net--;
+    if (hz_unlikely(hz_options.stats) && heap->published[tag & 0xFFu] - (bin->net - (int64_t)bin->count) >= 64)
+      hz3_stats_publish(heap, tag & 0xFFu);
     hz3_free_remote(heap, p, owner);
   }
 }

@@ -13,11 +13,20 @@
 #include "hz3_arena.h"
 #include "hz3_classes.h"
 
-/* A thread cache list for one class. */
+/* A thread cache list for one class.
+ *
+ * Statistics (HZ_STATS) cost one add per malloc and nothing per free:
+ * `allocs` counts every pop; `net` counts blocks moved into the list other
+ * than by a free (refills from spans, collected remote frees) minus blocks
+ * moved out other than by a malloc (overflow, drain) and minus frees by this
+ * heap that bypass the list. Frees by this heap are then
+ * allocs - net + count (see hz3_class_frees); 32 bytes keep the index a shift. */
 typedef struct hz3_bin {
   void *head;
   uint32_t count;
   uint32_t limit;   /* flush when count exceeds this (0: caching off) */
+  uint64_t allocs;  /* pops, ever */
+  int64_t net;      /* see above: slow paths only */
 } hz3_bin;
 
 /* Remote frees bound for one owner, pushed with one atomic when full. */
@@ -40,6 +49,7 @@ typedef struct hz3_heap {
   void *gc_head[HZ3_CLASS_COUNT];       /* each bin's head and count at that check */
   uint32_t gc_count[HZ3_CLASS_COUNT];
   struct hz3_heap *next_free;           /* on the parked-heap list */
+  int64_t published[HZ3_CLASS_COUNT];   /* live share last added to the peak gauges (HZ_STATS) */
   /* Written by other threads: keep it off the owner's cache lines. */
   _Alignas(64) _Atomic(void *) inbox;
   char pad[64 - sizeof(void *)];
@@ -80,6 +90,9 @@ void hz3_oom_reclaim(hz3_heap *heap);
 /* Gives back what thread caches and parked heaps hold; true if any. */
 bool hz3_heaps_trim(void);
 uint64_t hz3_heaps_live(void);
+/* Allocations and frees of class `cls` over every heap (racy for live
+ * threads), for hz_line_get_class_stats. */
+void hz3_class_counts(unsigned cls, uint64_t *allocs, uint64_t *frees);
 
 void hz3_heaps_lock_all(void);
 void hz3_heaps_unlock_all(void);

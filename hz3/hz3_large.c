@@ -124,7 +124,7 @@ void *hz3_large_alloc(size_t size, size_t align, bool *fresh) {
   }
   errno = saved;
   hz3_large_publish(p, bytes);
-  hz_stat_add(HZ_STAT_LARGE_ALLOCS, 1);
+  hz_stat_large(1, bytes);
   return p;
 }
 
@@ -137,7 +137,7 @@ void hz3_large_free(void *p) {
   uint64_t bytes = hz3_large_bytes[slot];
   hz3_tags[hz3_tag_index(p)] = 0;  /* a second free now lands on tag 0: ignored */
   atomic_fetch_sub_explicit(&hz3_large_live, bytes, memory_order_relaxed);
-  hz_stat_add(HZ_STAT_LARGE_FREES, 1);
+  hz_stat_large(-1, bytes);
   uint64_t cap = (uint64_t)hz_options.large_cache_mb << 20;
   if (bytes <= cap / 4 && hz_options.purge_delay_ms != 0) {
     hz_lock_acquire(&hz3_large_cache_lock);
@@ -193,7 +193,7 @@ void *hz3_large_realloc(void *p, size_t size) {
     atomic_fetch_sub_explicit(&hz3_large_live, old_bytes, memory_order_relaxed);
     hz3_slots_unmap(slot, hz3_slots_for(old_bytes), 0);
     hz_stat_add(HZ_STAT_OS_UNMAPPED, old_bytes);
-    hz_stat_add(HZ_STAT_LARGE_FREES, 1);
+    hz_stat_large(-1, old_bytes);
     return q;
   }
   memcpy(q, p, old_bytes < size ? old_bytes : size);

@@ -121,14 +121,25 @@ bool hz_line_trim(size_t pad) {
 void hz_line_get_usage(hz_line_usage *usage) {
   memset(usage, 0, sizeof(*usage));
   if (!atomic_load_explicit(&hz3_ready, memory_order_acquire)) return;
-  uint64_t mapped, in_use, free_bytes;
-  hz3_arena_usage(&mapped, &in_use, &free_bytes);
+  uint64_t mapped, in_use, free_bytes, committed;
+  hz3_arena_usage(&mapped, &in_use, &free_bytes, &committed);
   uint64_t large = hz3_large_live_bytes(), cached = hz3_large_cached_bytes();
   usage->mapped_bytes = mapped + large + cached;
+  usage->committed_bytes = committed + large + cached;
   usage->in_use_bytes = in_use + large;
   usage->large_bytes = large;
   usage->free_bytes = free_bytes + cached;
   usage->threads_live = hz3_heaps_live();
+}
+
+unsigned hz_line_get_class_stats(hz_line_class_stats *out, unsigned max) {
+  bool ready = atomic_load_explicit(&hz3_ready, memory_order_acquire);
+  for (unsigned cls = 0; cls < HZ3_CLASS_COUNT && cls < max; cls++) {
+    out[cls].size = hz3_classes[cls].size;
+    out[cls].allocs = out[cls].frees = 0;
+    if (ready) hz3_class_counts(cls, &out[cls].allocs, &out[cls].frees);
+  }
+  return HZ3_CLASS_COUNT;
 }
 
 void hz_line_fork_prepare(void) {

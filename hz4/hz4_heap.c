@@ -31,6 +31,36 @@ static uint64_t hz4_live_count;
 static hz_lock hz4_shared_lock = HZ_LOCK_INIT;
 static hz4_heap *hz4_shared_heap;
 
+/* ---- statistics (HZ_STATS; see hz4_bin) ---- */
+
+/* Frees by threads past their exit hook: they have no heap to count them. */
+static _Atomic uint64_t hz4_exited_frees[HZ4_CLASS_COUNT];
+
+hz_noinline void hz4_stats_publish(hz4_heap *heap, unsigned cls) {
+  hz4_bin *bin = &heap->bins[cls];
+  int64_t share = bin->net - (int64_t)bin->count;
+  int64_t delta = share - heap->published[cls];
+  if (delta == 0) return;
+  heap->published[cls] = share;
+  uint32_t size = hz4_classes[cls].size;
+  hz_stat_band_sample(hz_stat_band_of(size), delta, delta * (int64_t)size);
+}
+
+void hz4_class_counts(unsigned cls, uint64_t *allocs, uint64_t *frees) {
+  uint64_t a = 0;
+  int64_t f = (int64_t)atomic_load_explicit(&hz4_exited_frees[cls], memory_order_relaxed);
+  hz_lock_acquire(&hz4_heaps_lock);
+  for (hz4_heap *heap = hz4_all_heaps; heap != NULL; heap = heap->all_next) {
+    const volatile hz4_bin *bin = &heap->bins[cls];  /* racy for live threads */
+    uint64_t pops = bin->allocs;
+    a += pops;
+    f += (int64_t)pops - bin->net + (int64_t)bin->count;
+  }
+  hz_lock_release(&hz4_heaps_lock);
+  *allocs = a;
+  *frees = f > 0 ? (uint64_t)f : 0;
+}
+
 /* ---- bins ---- */
 
 void hz4_bin_trim(hz4_heap *heap, unsigned cls, uint32_t keep) {
@@ -42,12 +72,16 @@ void hz4_bin_trim(hz4_heap *heap, unsigned cls, uint32_t keep) {
     rest = *link;
   }
   *link = NULL;
-  if (bin->count > keep) bin->count = keep;
+  if (bin->count > keep) {
+    bin->net -= (int64_t)(bin->count - keep);
+    bin->count = keep;
+  }
   while (rest != NULL) {
     void *next = *(void **)rest;
     hz4_page_put(heap, hz4_page_of(rest), rest);
     rest = next;
   }
+  HZ4_STATS_SAMPLE(heap, cls);
 }
 
 /* Keep half the limit, the most recently freed (warm in cache), send the rest
@@ -109,10 +143,13 @@ static void *hz4_refill(hz4_heap *heap, unsigned cls) {
   *(void **)tail = bin->head;
   bin->head = head;
   bin->count += got;
-pop:;
+  bin->net += got;
+pop:
+  HZ4_STATS_SAMPLE(heap, cls);
   void *p = bin->head;
   bin->head = *(void **)p;
   bin->count--;
+  bin->allocs++;
   return p;
 }
 
@@ -122,6 +159,7 @@ static inline void *hz4_heap_pop(hz4_heap *heap, unsigned cls) {
   if (hz_likely(p != NULL)) {
     bin->head = *(void **)p;
     bin->count--;
+    bin->allocs++;
     return p;
   }
   return hz4_refill(heap, cls);
@@ -322,6 +360,7 @@ static void *hz4_block_alloc_in(hz4_heap *heap, size_t size, size_t align, bool 
   }
   page->used = 1;
   *zero = page->zero;
+  hz4_block_counted(page->size, 1);
   return hz4_page_start(page);
 }
 
@@ -342,12 +381,21 @@ static hz_cold void hz4_free_exited(void *p, hz4_heap *owner, unsigned cls) {
   if (owner == shared && shared != NULL) {
     hz_lock_acquire(&hz4_shared_lock);
     if (cls == HZ4_CLS_BLOCK) {
+      uint32_t size = hz4_page_of(p)->size;
       if (!hz4_block_release(shared, p)) hz_stat_add(HZ_STAT_INVALID_FREES, 1);
+      else hz4_block_counted(size, -1);
     } else {
       hz4_heap_push(shared, cls, p);
     }
     hz_lock_release(&hz4_shared_lock);
     return;
+  }
+  if (cls == HZ4_CLS_BLOCK) {
+    hz4_block_counted(hz4_page_of(p)->size, -1);
+  } else {
+    atomic_fetch_add_explicit(&hz4_exited_frees[cls], 1, memory_order_relaxed);
+    if (hz_options.stats)
+      hz_stat_band_sample(hz_stat_band_of(hz4_classes[cls].size), -1, -(int64_t)hz4_classes[cls].size);
   }
   hz4_inbox_push_one(owner, cls, p);
 }
@@ -374,13 +422,25 @@ void hz4_free_other(void *p, uint32_t tag) {
   }
   if (owner_id == heap->id) {
     if (cls == HZ4_CLS_BLOCK) {
+      uint32_t size = hz4_page_of(p)->size;
       if (!hz4_block_release(heap, p)) hz_stat_add(HZ_STAT_INVALID_FREES, 1);
+      else hz4_block_counted(size, -1);
     } else {
       hz4_heap_push(heap, cls, p);  /* first call of a thread that adopted this heap */
     }
     return;
   }
-  size_t size = cls == HZ4_CLS_BLOCK ? hz4_page_of(p)->size : hz4_classes[cls].size;
+  size_t size;
+  if (cls == HZ4_CLS_BLOCK) {
+    size = hz4_page_of(p)->size;
+    hz4_block_counted(size, -1);  /* released by its owner later */
+  } else {
+    size = hz4_classes[cls].size;
+    hz4_bin *bin = &heap->bins[cls];  /* a free that bypasses the cache (see hz4_bin) */
+    bin->net--;
+    if (hz_unlikely(hz_options.stats) && heap->published[cls] - (bin->net - (int64_t)bin->count) >= 64)
+      hz4_stats_publish(heap, cls);
+  }
   hz4_remote_free(heap, owner, tag, size, p);
 }
 

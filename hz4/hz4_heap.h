@@ -14,6 +14,7 @@
 
 #include "hz4_classes.h"
 #include "hz4_segment.h"
+#include "hz_options.h"
 
 /* A thread cache list for one class. */
 typedef struct hz4_bin {
@@ -25,6 +26,14 @@ typedef struct hz4_bin {
    * and are about to be reused, so sending them to their pages only to pull
    * them back would touch each one twice. */
   uint32_t limit;
+  /* Statistics (HZ_STATS) cost one add per malloc and nothing per free:
+   * `allocs` counts every pop; `net` counts blocks moved into the list
+   * other than by a free (refills from pages, collected remote frees) minus
+   * blocks moved out other than by a malloc (overflow, trim) and minus frees
+   * by this heap that bypass the list (remote frees). Frees by this heap are
+   * then allocs - net + count. 32 bytes keep the index a shift. */
+  uint64_t allocs;
+  int64_t net;
 } hz4_bin;
 
 /* A remote-free buffer: pointers to objects of one (owner, class), sent to
@@ -74,6 +83,7 @@ typedef struct hz4_heap {
   uint32_t spare_count;
   _Alignas(64) _Atomic(hz4_rbuf *) returned; /* our buffers, sent back by receivers that had enough */
   uint64_t purge_last_ms;
+  int64_t published[HZ4_CLASS_COUNT];    /* live share last added to the peak gauges (HZ_STATS) */
   struct hz4_heap *parked_next;          /* on the parked list (heaps lock) */
   struct hz4_heap *all_next;             /* every heap ever made */
   /* Written by other threads: kept off the owner's cache lines. `live` is 0
@@ -116,6 +126,14 @@ void hz4_oom_reclaim(hz4_heap *heap);
 /* malloc_trim: the same, without OOM's urgency. */
 void hz4_heaps_trim(void);
 uint64_t hz4_heaps_live(void);
+/* Allocations and frees of class `cls` over every heap (racy for live
+ * threads), for hz_line_get_class_stats. */
+void hz4_class_counts(unsigned cls, uint64_t *allocs, uint64_t *frees);
+/* Adds the change in the heap's live blocks of `cls` since its last sample
+ * to the peak gauges; only with HZ_STATS set. */
+void hz4_stats_publish(hz4_heap *heap, unsigned cls);
+#define HZ4_STATS_SAMPLE(heap, cls) \
+  do { if (hz_unlikely(hz_options.stats)) hz4_stats_publish(heap, cls); } while (0)
 
 void hz4_heaps_lock_all(void);
 void hz4_heaps_unlock_all(void);

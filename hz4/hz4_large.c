@@ -113,7 +113,7 @@ void *hz4_large_alloc(size_t size, size_t align, bool *fresh) {
   h->usable = bytes - off;
   h->user = user;
   atomic_fetch_add_explicit(&hz4_huge_live, bytes, memory_order_relaxed);
-  hz_stat_add(HZ_STAT_LARGE_ALLOCS, 1);
+  hz_stat_large(1, bytes);
   return user;
 }
 
@@ -132,7 +132,7 @@ void hz4_large_free(void *p, unsigned kind) {
   size_t bytes = h->bytes;
   h->user = NULL;  /* a second free now finds no block: ignored */
   atomic_fetch_sub_explicit(&hz4_huge_live, bytes, memory_order_relaxed);
-  hz_stat_add(HZ_STAT_LARGE_FREES, 1);
+  hz_stat_large(-1, bytes);
   uint64_t cap = (uint64_t)hz_options.large_cache_mb << 20;
   if (kind == HZ4_MAP_HUGE && bytes <= cap / 4 && hz_options.purge_delay_ms != 0) {
     hz_lock_acquire(&hz4_huge_lock);

@@ -128,14 +128,25 @@ bool hz_line_trim(size_t pad) {
 void hz_line_get_usage(hz_line_usage *usage) {
   memset(usage, 0, sizeof(*usage));
   if (!atomic_load_explicit(&hz4_ready, memory_order_acquire)) return;
-  uint64_t mapped, in_use;
-  hz4_segments_usage(&mapped, &in_use);
+  uint64_t mapped, in_use, committed;
+  hz4_segments_usage(&mapped, &in_use, &committed);
   uint64_t large = hz4_large_live_bytes(), cached = hz4_large_cached_bytes();
   usage->mapped_bytes = mapped + large + cached;
-  usage->in_use_bytes = in_use + large;
-  usage->large_bytes = large;
+  usage->committed_bytes = committed + large + cached;
+  usage->in_use_bytes = in_use + large;  /* (in_use counts one-block pages already) */
+  usage->large_bytes = large + hz4_block_live_bytes();
   usage->free_bytes = mapped - in_use + cached;
   usage->threads_live = hz4_heaps_live();
+}
+
+unsigned hz_line_get_class_stats(hz_line_class_stats *out, unsigned max) {
+  bool ready = atomic_load_explicit(&hz4_ready, memory_order_acquire);
+  for (unsigned cls = 0; cls < HZ4_CLASS_COUNT && cls < max; cls++) {
+    out[cls].size = hz4_classes[cls].size;
+    out[cls].allocs = out[cls].frees = 0;
+    if (ready) hz4_class_counts(cls, &out[cls].allocs, &out[cls].frees);
+  }
+  return HZ4_CLASS_COUNT;
 }
 
 void hz_line_fork_prepare(void) {

@@ -155,6 +155,18 @@ void hz4_page_put(hz4_heap *heap, hz4_page *page, void *p) {
   }
 }
 
+static _Atomic uint64_t hz4_block_live;
+
+void hz4_block_counted(uint64_t size, int sign) {
+  if (sign > 0) atomic_fetch_add_explicit(&hz4_block_live, size, memory_order_relaxed);
+  else atomic_fetch_sub_explicit(&hz4_block_live, size, memory_order_relaxed);
+  hz_stat_large(sign, size);
+}
+
+uint64_t hz4_block_live_bytes(void) {
+  return atomic_load_explicit(&hz4_block_live, memory_order_relaxed);
+}
+
 bool hz4_block_release(hz4_heap *heap, void *p) {
   hz4_page *page = hz4_page_of(p);
   if (page->slices == 0 || page->cls != HZ4_CLS_BLOCK || page->used != 1 ||
@@ -196,6 +208,9 @@ bool hz4_block_resize(hz4_heap *heap, void *p, size_t size) {
     }
     if (seg->free_slices == 0) hz4_segs_remove(heap, seg);
   }
+  int64_t grown = (int64_t)(want * HZ4_SLICE_SIZE) - (int64_t)page->size;
+  atomic_fetch_add_explicit(&hz4_block_live, (uint64_t)grown, memory_order_relaxed);
+  if (hz_options.stats) hz_stat_band_sample(HZ_STAT_BAND_LARGE, 0, grown);
   page->slices = (uint8_t)want;
   page->size = (uint32_t)(want * HZ4_SLICE_SIZE);
   return true;

@@ -32,6 +32,14 @@ void hz4_page_put(hz4_heap *heap, hz4_page *page, void *p);
  * block of this heap (the free is invalid). */
 bool hz4_block_release(hz4_heap *heap, void *p);
 
+/* Counts a one-block page of `size` bytes allocated (+1) or freed (-1) as
+ * a large block (HZ_STAT_LARGE_ALLOCS / _FREES, live bytes, the peak
+ * gauges). Frees are counted where the program frees (a remote free
+ * reaches hz4_block_release later, maybe never before exit). */
+void hz4_block_counted(uint64_t size, int sign);
+/* Bytes in live one-block pages. */
+uint64_t hz4_block_live_bytes(void);
+
 /* Resizes the one-block page at p (this heap's) in place to hold `size`
  * bytes: shrinking gives the tail slices back, growing takes the free
  * slices right behind it. False when that is not possible. */

@@ -251,6 +251,7 @@ static uint32_t hz4_inbox_drain(hz4_sink *s) {
 static void hz4_bin_raise(hz4_heap *heap, unsigned cls, uint32_t added) {
   hz4_bin *bin = &heap->bins[cls];
   bin->count += added;
+  bin->net += added;  /* moved in, not freed here (statistics, see hz4_bin) */
   if (HZ4_CHAIN_RAISES_LIMIT) {
     uint64_t limit = (uint64_t)heap->bin_base[cls] + bin->count;
     bin->limit = limit > UINT32_MAX ? UINT32_MAX : (uint32_t)limit;

@@ -131,11 +131,13 @@ void hz4_map_clear(void *base, size_t bytes) {
   hz_lock_release(&hz4_seg_lock);
 }
 
-void hz4_segments_usage(uint64_t *mapped, uint64_t *in_use) {
-  uint64_t total = 0, used = 0;
+void hz4_segments_usage(uint64_t *mapped, uint64_t *in_use, uint64_t *committed) {
+  uint64_t total = 0, used = 0, clean = 0;
   hz_lock_acquire(&hz4_seg_lock);
   for (hz4_segment *seg = hz4_all; seg != NULL; seg = seg->all_next) {
     total += HZ4_SEG_SIZE;
+    /* Free slices not dirty were returned to the OS or never touched. */
+    clean += (uint64_t)__builtin_popcountll(seg->free_slices & ~seg->dirty_slices) << HZ4_SLICE_SHIFT;
     /* Racy reads of other heaps' pages: an estimate, as mallinfo allows. */
     for (unsigned s = 1; s < HZ4_SLICES; s++) {
       const hz4_page *page = &seg->pages[s];
@@ -145,6 +147,7 @@ void hz4_segments_usage(uint64_t *mapped, uint64_t *in_use) {
   hz_lock_release(&hz4_seg_lock);
   *mapped = total;
   *in_use = used;
+  *committed = total - clean;
 }
 
 void hz4_segments_lock(void) { hz_lock_acquire(&hz4_seg_lock); }

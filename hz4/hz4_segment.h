@@ -94,7 +94,8 @@ void hz4_map_set(void *base, size_t bytes, void *start, unsigned first);
 void hz4_map_clear(void *base, size_t bytes);
 
 /* Mapped segment bytes, and bytes of objects out of their pages. */
-void hz4_segments_usage(uint64_t *mapped, uint64_t *in_use);
+/* `committed`: mapped minus free slices known clean (returned or never touched). */
+void hz4_segments_usage(uint64_t *mapped, uint64_t *in_use, uint64_t *committed);
 
 void hz4_segments_lock(void);
 void hz4_segments_unlock(void);
