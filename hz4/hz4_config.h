@@ -83,6 +83,17 @@
                                     last one (at most one thread left) empties the segment pool
                                     and the huge-block cache */
 #endif
+#ifndef HZ4_EXIT_PURGE_LAST
+#define HZ4_EXIT_PURGE_LAST  1   /* 1 (with HZ4_EXIT_PURGE): only the last worker's exit decommits at
+                                    once (its heap and every parked one); other exits and the reclaim
+                                    of flagged parked heaps leave free slices to the delayed purge,
+                                    since a new thread adopts the heap and would fault them back in */
+#endif
+#ifndef HZ4_PARKED_KEEP_BYTES
+#define HZ4_PARKED_KEEP_BYTES ((size_t)4 << 20) /* free slices a parked heap keeps resident
+                                                   under HZ4_EXIT_PURGE_LAST; the rest is
+                                                   decommitted when it is parked or reclaimed */
+#endif
 #ifndef HZ4_CHAIN_RAISES_LIMIT
 #define HZ4_CHAIN_RAISES_LIMIT 1 /* 1: collected remote frees raise their bin's limit until the
                                     bin runs dry (0: the next local free trims it) */

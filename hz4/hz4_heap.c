@@ -215,7 +215,16 @@ static void hz4_parked_reclaim(bool all) {
       for (unsigned i = 0; i < HZ4_INBOXES && !pending; i++) pending = hz4_inbox_pending(heap, i);
       if (!pending) continue;
     }
-    hz4_heap_flush(heap, true);
+    /* A flag says objects came home, not that memory is short: with
+     * HZ4_EXIT_PURGE_LAST the freed slices wait for the delayed purge while
+     * workers run (the heap is likely adopted soon and would fault them back
+     * in); with at most one thread left nobody is likely to adopt it. */
+    bool decommit = all || !HZ4_EXIT_PURGE_LAST || hz4_live_count <= 1;
+    hz4_heap_flush(heap, decommit);
+    if (!decommit) {
+      hz4_heap_decommit_beyond(heap, HZ4_PARKED_KEEP_BYTES);
+      hz4_heap_purge(heap);
+    }
   }
   hz_lock_release(&hz4_heaps_lock);
 }
@@ -231,7 +240,18 @@ static void hz4_thread_exit(void *arg) {
   if (heap == NULL || heap != hz4_tls_heap) return;
   /* From here, a thread pushing to our inbox flags us for reclaim. */
   atomic_store_explicit(&heap->live, 0, memory_order_seq_cst);
-  hz4_heap_flush(heap, HZ4_EXIT_PURGE);
+  /* HZ4_EXIT_PURGE_LAST: decommit at once only when no other worker is
+   * left (a racy read: a wrong guess only moves the decommit to the delayed
+   * purge or to the last exit below). Under thread churn (larson: a new
+   * thread per round) the next thread adopts this heap and would fault
+   * every decommitted slice back in. */
+  bool last = __atomic_load_n(&hz4_live_count, __ATOMIC_RELAXED) <= 2;
+  bool decommit = HZ4_EXIT_PURGE && (!HZ4_EXIT_PURGE_LAST || last);
+  hz4_heap_flush(heap, decommit);
+  if (!decommit) {
+    hz4_heap_decommit_beyond(heap, HZ4_PARKED_KEEP_BYTES);
+    hz4_heap_purge(heap);  /* and pooled segments idle past the purge delay */
+  }
   hz4_tls_heap = (hz4_heap *)&hz4_heap_empty;
   hz4_tls_state = HZ4_THREAD_EXITED;
   hz_lock_acquire(&hz4_heaps_lock);
@@ -255,6 +275,9 @@ static void hz4_thread_exit(void *arg) {
    * likely to reuse pooled segments or cached huge blocks soon, and nobody
    * may allocate again to run the delayed purge, so return them now. */
   if (HZ4_EXIT_PURGE && still_live <= 1) {
+    /* Heaps parked by earlier exits kept their free slices resident
+     * (HZ4_EXIT_PURGE_LAST): return them now. */
+    if (HZ4_EXIT_PURGE_LAST) hz4_parked_reclaim(true);
     hz4_pool_purge(true);
     hz4_large_purge(true);
   }
