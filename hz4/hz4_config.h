@@ -104,6 +104,11 @@
 #ifndef HZ4_PREFETCH_NEXT
 #define HZ4_PREFETCH_NEXT    1   /* 1: malloc prefetches the next object of the cache list */
 #endif
+#ifndef HZ4_SHRINK_ONE_PASS
+#define HZ4_SHRINK_ONE_PASS  1   /* 1: an outbox over its byte bound sends its largest buffers (to
+                                    the power of two) in two passes (0: exactly largest first, a
+                                    search over every buffer per send) */
+#endif
 #ifndef HZ4_SPARE_PAGE
 #define HZ4_SPARE_PAGE       1   /* 1: keep one empty page per class against ping-pong */
 #endif

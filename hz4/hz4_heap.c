@@ -375,7 +375,10 @@ static hz_cold void hz4_free_exited(void *p, hz4_heap *owner, unsigned cls) {
   hz4_inbox_push_one(owner, cls, p);
 }
 
-void hz4_free_other(void *p, uint32_t tag) {
+/* Everything but a class object of a live heap freed by another live
+ * heap's thread: kept out of hz4_free_other so that the common case is a
+ * few loads and a tail call. */
+static hz_noinline void hz4_free_other_rare(void *p, uint32_t tag) {
   if (tag == 0) {
     /* In one of our segments but in no page (double free of a released
      * page, wild pointer): never hand it to another allocator. */
@@ -405,6 +408,21 @@ void hz4_free_other(void *p, uint32_t tag) {
   }
   size_t size = cls == HZ4_CLS_BLOCK ? hz4_page_of(p)->size : hz4_classes[cls].size;
   hz4_remote_free(heap, owner, tag, size, p);
+}
+
+void hz4_free_other(void *p, uint32_t tag) {
+  /* The common case: a class object (not a one-block page) of a live
+   * owner, freed by a thread with a heap of its own. The empty heap's id
+   * (HZ4_OWNER_NONE) and a block tag send the rest to the rare path. */
+  hz4_heap *heap = hz4_tls_heap;
+  hz4_heap *owner = hz4_segment_of(p)->owner;
+  unsigned cls = tag & 0xFFu;
+  if (hz_unlikely(tag == 0 || (tag & HZ4_TAG_BLOCK) || owner == NULL || heap->id == HZ4_OWNER_NONE ||
+                  (tag >> HZ4_OWNER_SHIFT) == heap->id)) {
+    hz4_free_other_rare(p, tag);
+    return;
+  }
+  hz4_remote_free(heap, owner, tag, hz4_classes[cls].size, p);
 }
 
 /* ---- trim, out of memory, introspection, fork ---- */
