@@ -89,6 +89,11 @@
                                     of flagged parked heaps leave free slices to the delayed purge,
                                     since a new thread adopts the heap and would fault them back in */
 #endif
+#ifndef HZ4_PARK_KEEPS_CACHES
+#define HZ4_PARK_KEEPS_CACHES 1  /* 1 (with HZ4_EXIT_PURGE_LAST): a heap parked while other threads
+                                    run keeps its caches for its adopter, as long as fewer heaps
+                                    are parked than threads run */
+#endif
 #ifndef HZ4_PARKED_KEEP_BYTES
 #define HZ4_PARKED_KEEP_BYTES ((size_t)4 << 20) /* free slices a parked heap keeps resident
                                                    under HZ4_EXIT_PURGE_LAST; the rest is

@@ -21,6 +21,7 @@ static pthread_key_t hz4_exit_key;
  * large, segments. */
 static hz_lock hz4_heaps_lock = HZ_LOCK_INIT;   /* ids, the parked and all-heaps lists */
 static hz4_heap *hz4_parked;                     /* heaps of exited threads, to adopt */
+static uint64_t hz4_parked_count;
 static hz4_heap *hz4_all_heaps;
 static uint32_t hz4_next_id = 1;
 static uint64_t hz4_live_count;
@@ -140,18 +141,23 @@ static inline void hz4_heap_push(hz4_heap *heap, unsigned cls, void *p) {
 
 /* Everything the heap holds in caches goes home; empty pages are released
  * (spares too) and empty segments pooled, after returning free slices to
- * the OS when `decommit`. */
-static void hz4_heap_flush(hz4_heap *heap, bool decommit) {
+ * the OS when `decommit`. With `keep_caches` (a heap parked for adoption,
+ * HZ4_PARK_KEEPS_CACHES) the caches, their limits and the spare buffers
+ * stay as they are (inboxes are collected into them, up to the limits):
+ * the adopting thread starts with them warm, instead of every cached
+ * object going to its page by a walk over cold lists and being carved back
+ * out (larson T=16: a quarter of the user time). */
+static void hz4_heap_flush(hz4_heap *heap, bool decommit, bool keep_caches) {
   heap->draining = 1;
   hz4_outbox_flush_all(heap);
-  hz4_collect_all(heap, false);
-  for (unsigned cls = 0; cls < HZ4_CLASS_COUNT; cls++) {
+  hz4_collect_all(heap, keep_caches);
+  for (unsigned cls = 0; cls < HZ4_CLASS_COUNT && !keep_caches; cls++) {
     hz4_bin_trim(heap, cls, 0);
     heap->bin_base[cls] = hz4_classes[cls].tcache_limit;
     heap->bin_overflowed[cls] = 0;
     heap->bins[cls].limit = heap->bin_base[cls];
   }
-  hz4_rbufs_release(heap);
+  if (!keep_caches) hz4_rbufs_release(heap);
   hz4_heap_release_empty(heap, decommit);
   heap->draining = 0;
 }
@@ -183,7 +189,10 @@ static hz4_heap *hz4_heap_attach(void) {
   hz_lock_acquire(&hz4_heaps_lock);
   hz4_heap *heap = hz4_parked;
   bool adopted = heap != NULL;
-  if (adopted) hz4_parked = heap->parked_next;
+  if (adopted) {
+    hz4_parked = heap->parked_next;
+    hz4_parked_count--;
+  }
   else heap = hz4_heap_create_locked();
   if (heap != NULL) {
     heap->attached = 1;
@@ -209,7 +218,8 @@ static void hz4_parked_reclaim(bool all) {
   hz_lock_acquire(&hz4_heaps_lock);
   /* An exchange, not a store: the inbox loads below must not move before it. */
   atomic_exchange_explicit(&hz4_parked_flag, 0, memory_order_seq_cst);
-  for (hz4_heap *heap = hz4_parked; heap != NULL; heap = heap->parked_next) {
+  uint64_t position = 0;
+  for (hz4_heap *heap = hz4_parked; heap != NULL; heap = heap->parked_next, position++) {
     if (!all) {
       bool pending = false;
       for (unsigned i = 0; i < HZ4_INBOXES && !pending; i++) pending = hz4_inbox_pending(heap, i);
@@ -220,7 +230,10 @@ static void hz4_parked_reclaim(bool all) {
      * workers run (the heap is likely adopted soon and would fault them back
      * in); with at most one thread left nobody is likely to adopt it. */
     bool decommit = all || !HZ4_EXIT_PURGE_LAST || hz4_live_count <= 1;
-    hz4_heap_flush(heap, decommit);
+    /* The most recently parked heaps, as many as threads run, are the next
+     * to be adopted (the list is LIFO): they keep their caches. */
+    bool keep = HZ4_PARK_KEEPS_CACHES && !decommit && position < hz4_live_count;
+    hz4_heap_flush(heap, decommit, keep);
     if (!decommit) {
       hz4_heap_decommit_beyond(heap, HZ4_PARKED_KEEP_BYTES);
       hz4_heap_purge(heap);
@@ -247,7 +260,12 @@ static void hz4_thread_exit(void *arg) {
    * every decommitted slice back in. */
   bool last = __atomic_load_n(&hz4_live_count, __ATOMIC_RELAXED) <= 2;
   bool decommit = HZ4_EXIT_PURGE && (!HZ4_EXIT_PURGE_LAST || last);
-  hz4_heap_flush(heap, decommit);
+  /* Keep the caches for the adopter only while fewer heaps are parked than
+   * threads run: parked caches pin their pages until adoption, reclaim or
+   * the last exit. */
+  bool keep = HZ4_PARK_KEEPS_CACHES && !decommit &&
+              __atomic_load_n(&hz4_parked_count, __ATOMIC_RELAXED) < __atomic_load_n(&hz4_live_count, __ATOMIC_RELAXED);
+  hz4_heap_flush(heap, decommit, keep);
   if (!decommit) {
     hz4_heap_decommit_beyond(heap, HZ4_PARKED_KEEP_BYTES);
     hz4_heap_purge(heap);  /* and pooled segments idle past the purge delay */
@@ -258,6 +276,7 @@ static void hz4_thread_exit(void *arg) {
   heap->attached = 0;
   heap->parked_next = hz4_parked;
   hz4_parked = heap;
+  hz4_parked_count++;
   uint64_t still_live = --hz4_live_count;
   hz_lock_release(&hz4_heaps_lock);
   /* A message that reached us between our last collection and the parking
@@ -429,14 +448,14 @@ void hz4_free_other(void *p, uint32_t tag) {
 
 static void hz4_shared_flush(void) {
   hz_lock_acquire(&hz4_shared_lock);
-  if (hz4_shared_heap != NULL) hz4_heap_flush(hz4_shared_heap, true);
+  if (hz4_shared_heap != NULL) hz4_heap_flush(hz4_shared_heap, true, false);
   hz_lock_release(&hz4_shared_lock);
 }
 
 void hz4_oom_reclaim(hz4_heap *heap) {
   hz4_heap *mine = hz4_tls_heap;
   if (heap == NULL && mine->id != HZ4_OWNER_NONE) heap = mine;
-  if (heap != NULL) hz4_heap_flush(heap, true);
+  if (heap != NULL) hz4_heap_flush(heap, true, false);
   hz4_parked_reclaim(true);
   if (heap != hz4_shared_heap) hz4_shared_flush();  /* else its lock is ours already */
   hz4_pool_purge(true);
