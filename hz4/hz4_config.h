@@ -94,6 +94,11 @@
                                     run keeps its caches for its adopter, as long as fewer heaps
                                     are parked than threads run */
 #endif
+#ifndef HZ4_SOLO_DIRECT
+#define HZ4_SOLO_DIRECT      1   /* 1: with at most one thread left, its frees of parked heaps'
+                                    objects go straight to their pages (no buffer, no inbox) and
+                                    emptied pages are decommitted at once */
+#endif
 #ifndef HZ4_PARKED_KEEP_BYTES
 #define HZ4_PARKED_KEEP_BYTES ((size_t)4 << 20) /* free slices a parked heap keeps resident
                                                    under HZ4_EXIT_PURGE_LAST; the rest is

@@ -444,6 +444,23 @@ void hz4_free_other(void *p, uint32_t tag) {
   hz4_remote_free(heap, owner, tag, hz4_classes[cls].size, p);
 }
 
+bool hz4_heaps_solo(void) { return __atomic_load_n(&hz4_live_count, __ATOMIC_RELAXED) <= 1; }
+
+bool hz4_free_to_parked(hz4_heap *owner, void *p) {
+  hz_lock_acquire(&hz4_heaps_lock);
+  bool ok = hz4_live_count <= 1 && !owner->attached && owner != hz4_shared_heap;
+  bool released = false;
+  if (ok) {
+    hz4_page *page = hz4_page_of(p);
+    hz4_page_put(owner, page, p);
+    released = page->slices == 0;
+    if (released) hz4_heap_release_empty(owner, true);
+  }
+  hz_lock_release(&hz4_heaps_lock);
+  if (released) hz4_pool_purge(true);
+  return ok;
+}
+
 /* ---- trim, out of memory, introspection, fork ---- */
 
 static void hz4_shared_flush(void) {

@@ -149,6 +149,18 @@ static hz_noinline void hz4_remote_open(hz4_heap *heap, hz4_heap *owner, uint32_
                                         void *p) {
   unsigned slot = hz4_outbox_slot(tag), cls = tag & 0xFFu;
   hz4_outbox *box = &heap->outbox[slot];
+  if (HZ4_SOLO_DIRECT && cls < HZ4_CLASS_COUNT &&
+      !atomic_load_explicit(&owner->live, memory_order_relaxed) && hz4_heaps_solo()) {
+    /* Every other thread is gone (main freeing what its workers left):
+     * nobody would collect a message to a parked heap until this thread
+     * next needs a page, and the objects would pin their pages. Send what
+     * is buffered and collect it now, then put objects home directly. */
+    if (heap->outbox_used) {
+      hz4_outbox_flush_all(heap);
+      hz4_parked_reclaim_flagged();
+    }
+    if (hz4_free_to_parked(owner, p)) return;
+  }
   if (box->key != 0) hz4_outbox_flush(heap, slot);  /* another key wants the slot */
   hz4_rbuf *buf = hz4_rbuf_get(heap);
   if (buf == NULL) {  /* out of memory even for a buffer: send the object alone */
