@@ -83,6 +83,27 @@
                                     last one (at most one thread left) empties the segment pool
                                     and the huge-block cache */
 #endif
+#ifndef HZ4_EXIT_PURGE_LAST
+#define HZ4_EXIT_PURGE_LAST  1   /* 1 (with HZ4_EXIT_PURGE): only the last worker's exit decommits at
+                                    once (its heap and every parked one); other exits and the reclaim
+                                    of flagged parked heaps leave free slices to the delayed purge,
+                                    since a new thread adopts the heap and would fault them back in */
+#endif
+#ifndef HZ4_PARK_KEEPS_CACHES
+#define HZ4_PARK_KEEPS_CACHES 1  /* 1 (with HZ4_EXIT_PURGE_LAST): a heap parked while other threads
+                                    run keeps its caches for its adopter, as long as fewer heaps
+                                    are parked than threads run */
+#endif
+#ifndef HZ4_SOLO_DIRECT
+#define HZ4_SOLO_DIRECT      1   /* 1: with at most one thread left, its frees of parked heaps'
+                                    objects go straight to their pages (no buffer, no inbox) and
+                                    emptied pages are decommitted at once */
+#endif
+#ifndef HZ4_PARKED_KEEP_BYTES
+#define HZ4_PARKED_KEEP_BYTES ((size_t)4 << 20) /* free slices a parked heap keeps resident
+                                                   under HZ4_EXIT_PURGE_LAST; the rest is
+                                                   decommitted when it is parked or reclaimed */
+#endif
 #ifndef HZ4_CHAIN_RAISES_LIMIT
 #define HZ4_CHAIN_RAISES_LIMIT 1 /* 1: collected remote frees raise their bin's limit until the
                                     bin runs dry (0: the next local free trims it) */
@@ -92,6 +113,11 @@
 #endif
 #ifndef HZ4_PREFETCH_NEXT
 #define HZ4_PREFETCH_NEXT    1   /* 1: malloc prefetches the next object of the cache list */
+#endif
+#ifndef HZ4_SHRINK_ONE_PASS
+#define HZ4_SHRINK_ONE_PASS  1   /* 1: an outbox over its byte bound sends its largest buffers (to
+                                    the power of two) in two passes (0: exactly largest first, a
+                                    search over every buffer per send) */
 #endif
 #ifndef HZ4_SPARE_PAGE
 #define HZ4_SPARE_PAGE       1   /* 1: keep one empty page per class against ping-pong */

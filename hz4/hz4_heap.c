@@ -21,6 +21,7 @@ static pthread_key_t hz4_exit_key;
  * large, segments. */
 static hz_lock hz4_heaps_lock = HZ_LOCK_INIT;   /* ids, the parked and all-heaps lists */
 static hz4_heap *hz4_parked;                     /* heaps of exited threads, to adopt */
+static uint64_t hz4_parked_count;
 static hz4_heap *hz4_all_heaps;
 static uint32_t hz4_next_id = 1;
 static uint64_t hz4_live_count;
@@ -178,18 +179,23 @@ static inline void hz4_heap_push(hz4_heap *heap, unsigned cls, void *p) {
 
 /* Everything the heap holds in caches goes home; empty pages are released
  * (spares too) and empty segments pooled, after returning free slices to
- * the OS when `decommit`. */
-static void hz4_heap_flush(hz4_heap *heap, bool decommit) {
+ * the OS when `decommit`. With `keep_caches` (a heap parked for adoption,
+ * HZ4_PARK_KEEPS_CACHES) the caches, their limits and the spare buffers
+ * stay as they are (inboxes are collected into them, up to the limits):
+ * the adopting thread starts with them warm, instead of every cached
+ * object going to its page by a walk over cold lists and being carved back
+ * out (larson T=16: a quarter of the user time). */
+static void hz4_heap_flush(hz4_heap *heap, bool decommit, bool keep_caches) {
   heap->draining = 1;
   hz4_outbox_flush_all(heap);
-  hz4_collect_all(heap, false);
-  for (unsigned cls = 0; cls < HZ4_CLASS_COUNT; cls++) {
+  hz4_collect_all(heap, keep_caches);
+  for (unsigned cls = 0; cls < HZ4_CLASS_COUNT && !keep_caches; cls++) {
     hz4_bin_trim(heap, cls, 0);
     heap->bin_base[cls] = hz4_classes[cls].tcache_limit;
     heap->bin_overflowed[cls] = 0;
     heap->bins[cls].limit = heap->bin_base[cls];
   }
-  hz4_rbufs_release(heap);
+  if (!keep_caches) hz4_rbufs_release(heap);
   hz4_heap_release_empty(heap, decommit);
   heap->draining = 0;
 }
@@ -221,7 +227,10 @@ static hz4_heap *hz4_heap_attach(void) {
   hz_lock_acquire(&hz4_heaps_lock);
   hz4_heap *heap = hz4_parked;
   bool adopted = heap != NULL;
-  if (adopted) hz4_parked = heap->parked_next;
+  if (adopted) {
+    hz4_parked = heap->parked_next;
+    hz4_parked_count--;
+  }
   else heap = hz4_heap_create_locked();
   if (heap != NULL) {
     heap->attached = 1;
@@ -247,13 +256,26 @@ static void hz4_parked_reclaim(bool all) {
   hz_lock_acquire(&hz4_heaps_lock);
   /* An exchange, not a store: the inbox loads below must not move before it. */
   atomic_exchange_explicit(&hz4_parked_flag, 0, memory_order_seq_cst);
-  for (hz4_heap *heap = hz4_parked; heap != NULL; heap = heap->parked_next) {
+  uint64_t position = 0;
+  for (hz4_heap *heap = hz4_parked; heap != NULL; heap = heap->parked_next, position++) {
     if (!all) {
       bool pending = false;
       for (unsigned i = 0; i < HZ4_INBOXES && !pending; i++) pending = hz4_inbox_pending(heap, i);
       if (!pending) continue;
     }
-    hz4_heap_flush(heap, true);
+    /* A flag says objects came home, not that memory is short: with
+     * HZ4_EXIT_PURGE_LAST the freed slices wait for the delayed purge while
+     * workers run (the heap is likely adopted soon and would fault them back
+     * in); with at most one thread left nobody is likely to adopt it. */
+    bool decommit = all || !HZ4_EXIT_PURGE_LAST || hz4_live_count <= 1;
+    /* The most recently parked heaps, as many as threads run, are the next
+     * to be adopted (the list is LIFO): they keep their caches. */
+    bool keep = HZ4_PARK_KEEPS_CACHES && !decommit && position < hz4_live_count;
+    hz4_heap_flush(heap, decommit, keep);
+    if (!decommit) {
+      hz4_heap_decommit_beyond(heap, HZ4_PARKED_KEEP_BYTES);
+      hz4_heap_purge(heap);
+    }
   }
   hz_lock_release(&hz4_heaps_lock);
 }
@@ -269,13 +291,30 @@ static void hz4_thread_exit(void *arg) {
   if (heap == NULL || heap != hz4_tls_heap) return;
   /* From here, a thread pushing to our inbox flags us for reclaim. */
   atomic_store_explicit(&heap->live, 0, memory_order_seq_cst);
-  hz4_heap_flush(heap, HZ4_EXIT_PURGE);
+  /* HZ4_EXIT_PURGE_LAST: decommit at once only when no other worker is
+   * left (a racy read: a wrong guess only moves the decommit to the delayed
+   * purge or to the last exit below). Under thread churn (larson: a new
+   * thread per round) the next thread adopts this heap and would fault
+   * every decommitted slice back in. */
+  bool last = __atomic_load_n(&hz4_live_count, __ATOMIC_RELAXED) <= 2;
+  bool decommit = HZ4_EXIT_PURGE && (!HZ4_EXIT_PURGE_LAST || last);
+  /* Keep the caches for the adopter only while fewer heaps are parked than
+   * threads run: parked caches pin their pages until adoption, reclaim or
+   * the last exit. */
+  bool keep = HZ4_PARK_KEEPS_CACHES && !decommit &&
+              __atomic_load_n(&hz4_parked_count, __ATOMIC_RELAXED) < __atomic_load_n(&hz4_live_count, __ATOMIC_RELAXED);
+  hz4_heap_flush(heap, decommit, keep);
+  if (!decommit) {
+    hz4_heap_decommit_beyond(heap, HZ4_PARKED_KEEP_BYTES);
+    hz4_heap_purge(heap);  /* and pooled segments idle past the purge delay */
+  }
   hz4_tls_heap = (hz4_heap *)&hz4_heap_empty;
   hz4_tls_state = HZ4_THREAD_EXITED;
   hz_lock_acquire(&hz4_heaps_lock);
   heap->attached = 0;
   heap->parked_next = hz4_parked;
   hz4_parked = heap;
+  hz4_parked_count++;
   uint64_t still_live = --hz4_live_count;
   hz_lock_release(&hz4_heaps_lock);
   /* A message that reached us between our last collection and the parking
@@ -293,6 +332,9 @@ static void hz4_thread_exit(void *arg) {
    * likely to reuse pooled segments or cached huge blocks soon, and nobody
    * may allocate again to run the delayed purge, so return them now. */
   if (HZ4_EXIT_PURGE && still_live <= 1) {
+    /* Heaps parked by earlier exits kept their free slices resident
+     * (HZ4_EXIT_PURGE_LAST): return them now. */
+    if (HZ4_EXIT_PURGE_LAST) hz4_parked_reclaim(true);
     hz4_pool_purge(true);
     hz4_large_purge(true);
   }
@@ -400,7 +442,10 @@ static hz_cold void hz4_free_exited(void *p, hz4_heap *owner, unsigned cls) {
   hz4_inbox_push_one(owner, cls, p);
 }
 
-void hz4_free_other(void *p, uint32_t tag) {
+/* Everything but a class object of a live heap freed by another live
+ * heap's thread: kept out of hz4_free_other so that the common case is a
+ * few loads and a tail call. */
+static hz_noinline void hz4_free_other_rare(void *p, uint32_t tag) {
   if (tag == 0) {
     /* In one of our segments but in no page (double free of a released
      * page, wild pointer): never hand it to another allocator. */
@@ -444,18 +489,50 @@ void hz4_free_other(void *p, uint32_t tag) {
   hz4_remote_free(heap, owner, tag, size, p);
 }
 
+void hz4_free_other(void *p, uint32_t tag) {
+  /* The common case: a class object (not a one-block page) of a live
+   * owner, freed by a thread with a heap of its own. The empty heap's id
+   * (HZ4_OWNER_NONE) and a block tag send the rest to the rare path. */
+  hz4_heap *heap = hz4_tls_heap;
+  hz4_heap *owner = hz4_segment_of(p)->owner;
+  unsigned cls = tag & 0xFFu;
+  if (hz_unlikely(tag == 0 || (tag & HZ4_TAG_BLOCK) || owner == NULL || heap->id == HZ4_OWNER_NONE ||
+                  (tag >> HZ4_OWNER_SHIFT) == heap->id)) {
+    hz4_free_other_rare(p, tag);
+    return;
+  }
+  hz4_remote_free(heap, owner, tag, hz4_classes[cls].size, p);
+}
+
+bool hz4_heaps_solo(void) { return __atomic_load_n(&hz4_live_count, __ATOMIC_RELAXED) <= 1; }
+
+bool hz4_free_to_parked(hz4_heap *owner, void *p) {
+  hz_lock_acquire(&hz4_heaps_lock);
+  bool ok = hz4_live_count <= 1 && !owner->attached && owner != hz4_shared_heap;
+  bool released = false;
+  if (ok) {
+    hz4_page *page = hz4_page_of(p);
+    hz4_page_put(owner, page, p);
+    released = page->slices == 0;
+    if (released) hz4_heap_release_empty(owner, true);
+  }
+  hz_lock_release(&hz4_heaps_lock);
+  if (released) hz4_pool_purge(true);
+  return ok;
+}
+
 /* ---- trim, out of memory, introspection, fork ---- */
 
 static void hz4_shared_flush(void) {
   hz_lock_acquire(&hz4_shared_lock);
-  if (hz4_shared_heap != NULL) hz4_heap_flush(hz4_shared_heap, true);
+  if (hz4_shared_heap != NULL) hz4_heap_flush(hz4_shared_heap, true, false);
   hz_lock_release(&hz4_shared_lock);
 }
 
 void hz4_oom_reclaim(hz4_heap *heap) {
   hz4_heap *mine = hz4_tls_heap;
   if (heap == NULL && mine->id != HZ4_OWNER_NONE) heap = mine;
-  if (heap != NULL) hz4_heap_flush(heap, true);
+  if (heap != NULL) hz4_heap_flush(heap, true, false);
   hz4_parked_reclaim(true);
   if (heap != hz4_shared_heap) hz4_shared_flush();  /* else its lock is ours already */
   hz4_pool_purge(true);

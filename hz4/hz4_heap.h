@@ -112,6 +112,13 @@ void hz4_bin_trim(hz4_heap *heap, unsigned cls, uint32_t keep);
  * remote frees, one-block pages, invalid frees, threads without a heap. */
 void hz4_free_other(void *p, uint32_t tag);
 
+/* At most one thread has a heap (HZ4_SOLO_DIRECT). */
+bool hz4_heaps_solo(void);
+/* With at most one thread left, a class object of the parked heap `owner`
+ * goes straight to its page; an emptied page is released and decommitted.
+ * False (nothing done) if `owner` is not parked or other threads run. */
+bool hz4_free_to_parked(hz4_heap *owner, void *p);
+
 /* One object of `cls` for the calling thread (any path). */
 void *hz4_alloc_class(unsigned cls);
 /* A block of `size` bytes (<= HZ4_BLOCK_MAX_SIZE) on its own page, aligned

@@ -308,3 +308,13 @@ void hz4_heap_purge(hz4_heap *heap) {
   }
   hz4_pool_purge(false);
 }
+
+void hz4_heap_decommit_beyond(hz4_heap *heap, size_t keep) {
+  size_t kept = 0;
+  for (hz4_segment *seg = heap->segs; seg != NULL; seg = seg->next) {
+    if (seg->dirty_slices == 0) continue;
+    size_t bytes = (size_t)__builtin_popcountll(seg->dirty_slices) << HZ4_SLICE_SHIFT;
+    if (kept + bytes <= keep) kept += bytes;
+    else hz4_segment_decommit(seg);
+  }
+}

@@ -55,6 +55,10 @@ uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool new_pag
 /* Releases every empty page (spares too) and hands every empty segment to
  * the pool; with `decommit`, first returns every free slice to the OS. */
 void hz4_heap_release_empty(hz4_heap *heap, bool decommit);
+/* A parked heap keeps up to `keep` bytes of free slices resident (whole
+ * segments' worth, first segments first) for the thread that adopts it;
+ * the rest is decommitted now (HZ4_EXIT_PURGE_LAST). */
+void hz4_heap_decommit_beyond(hz4_heap *heap, size_t keep);
 /* The purge tick, at most every quarter delay: decommits dirty slices idle
  * past the purge delay and unmaps pooled segments idle past it. */
 void hz4_heap_purge(hz4_heap *heap);

@@ -142,22 +142,47 @@ void hz4_outbox_flush(hz4_heap *heap, unsigned slot) {
   box->owner = NULL;
 }
 
-void hz4_remote_free(hz4_heap *heap, hz4_heap *owner, uint32_t tag, size_t size, void *p) {
+/* Opens the outbox slot of `tag` (sending what another key left there)
+ * and stores `p`. Out of line: it needs registers the common case, an
+ * append to an open buffer, does not. */
+static hz_noinline void hz4_remote_open(hz4_heap *heap, hz4_heap *owner, uint32_t tag, size_t size,
+                                        void *p) {
   unsigned slot = hz4_outbox_slot(tag), cls = tag & 0xFFu;
   hz4_outbox *box = &heap->outbox[slot];
-  if (box->key != ~tag) {
-    if (box->key != 0) hz4_outbox_flush(heap, slot);  /* another key wants the slot */
-    hz4_rbuf *buf = hz4_rbuf_get(heap);
-    if (buf == NULL) {  /* out of memory even for a buffer: send the object alone */
-      hz4_inbox_push_one(owner, cls, p);
-      return;
+  if (HZ4_SOLO_DIRECT && cls < HZ4_CLASS_COUNT &&
+      !atomic_load_explicit(&owner->live, memory_order_relaxed) && hz4_heaps_solo()) {
+    /* Every other thread is gone (main freeing what its workers left):
+     * nobody would collect a message to a parked heap until this thread
+     * next needs a page, and the objects would pin their pages. Send what
+     * is buffered and collect it now, then put objects home directly. */
+    if (heap->outbox_used) {
+      hz4_outbox_flush_all(heap);
+      hz4_parked_reclaim_flagged();
     }
-    box->key = ~tag;
-    box->owner = owner;
-    box->size = (uint32_t)size;
-    box->limit = cls < HZ4_CLASS_COUNT ? hz4_classes[cls].batch : 1;
-    box->buf = buf;
-    heap->outbox_used |= 1ull << slot;
+    if (hz4_free_to_parked(owner, p)) return;
+  }
+  if (box->key != 0) hz4_outbox_flush(heap, slot);  /* another key wants the slot */
+  hz4_rbuf *buf = hz4_rbuf_get(heap);
+  if (buf == NULL) {  /* out of memory even for a buffer: send the object alone */
+    hz4_inbox_push_one(owner, cls, p);
+    return;
+  }
+  box->key = ~tag;
+  box->owner = owner;
+  box->size = (uint32_t)size;
+  box->limit = cls < HZ4_CLASS_COUNT ? hz4_classes[cls].batch : 1;
+  box->buf = buf;
+  heap->outbox_used |= 1ull << slot;
+  buf->ptrs[buf->count++] = p;
+  heap->outbox_bytes += box->size;
+  if (buf->count >= box->limit || heap->outbox_bytes > HZ4_OUTBOX_BYTES) hz4_outbox_full(heap, box);
+}
+
+void hz4_remote_free(hz4_heap *heap, hz4_heap *owner, uint32_t tag, size_t size, void *p) {
+  hz4_outbox *box = &heap->outbox[hz4_outbox_slot(tag)];
+  if (hz_unlikely(box->key != ~tag)) {
+    hz4_remote_open(heap, owner, tag, size, p);
+    return;
   }
   hz4_rbuf *buf = box->buf;
   buf->ptrs[buf->count++] = p;  /* (a pointer twice in a row is dropped on collection) */
@@ -165,12 +190,40 @@ void hz4_remote_free(hz4_heap *heap, hz4_heap *owner, uint32_t tag, size_t size,
   if (buf->count >= box->limit || heap->outbox_bytes > HZ4_OUTBOX_BYTES) hz4_outbox_full(heap, box);
 }
 
-void hz4_outbox_full(hz4_heap *heap, hz4_outbox *box) {
+hz_noinline void hz4_outbox_full(hz4_heap *heap, hz4_outbox *box) {
   if (box->buf->count >= box->limit) hz4_outbox_flush(heap, (unsigned)(box - heap->outbox));
   if (heap->outbox_bytes > HZ4_OUTBOX_BYTES) hz4_outbox_shrink(heap);
 }
 
 void hz4_outbox_shrink(hz4_heap *heap) {
+  if (HZ4_SHRINK_ONE_PASS) {
+    /* Large objects cross the bound every few frees (main_r50: 16..32768
+     * bytes over ~40 open buffers), and a search over every open buffer per
+     * send cost ~45 instructions per remote free. Largest first to the
+     * power of two instead: one pass sums the bytes per size octave, the
+     * second sends the buffers of the top octaves that make up the excess;
+     * and down to half the bound, so the next crossing is twice as far. */
+    const size_t target = HZ4_OUTBOX_BYTES / 2;
+    size_t octave_bytes[64] = {0};
+    uint8_t octave[HZ4_OUTBOX_SLOTS];
+    unsigned top = 0;
+    for (uint64_t used = heap->outbox_used; used; used &= used - 1) {
+      unsigned slot = (unsigned)__builtin_ctzll(used);
+      size_t bytes = (size_t)heap->outbox[slot].buf->count * heap->outbox[slot].size;
+      unsigned o = bytes ? 63u - (unsigned)__builtin_clzll(bytes) : 0;
+      octave[slot] = (uint8_t)o;
+      octave_bytes[o] += bytes;
+      if (o > top) top = o;
+    }
+    size_t excess = heap->outbox_bytes - target, sum = 0;
+    unsigned cut = top;
+    while (cut > 0 && sum + octave_bytes[cut] < excess) sum += octave_bytes[cut--];
+    for (uint64_t used = heap->outbox_used; used && heap->outbox_bytes > target; used &= used - 1) {
+      unsigned slot = (unsigned)__builtin_ctzll(used);
+      if (octave[slot] >= cut) hz4_outbox_flush(heap, slot);
+    }
+    return;
+  }
   while (heap->outbox_bytes > HZ4_OUTBOX_BYTES / 4 * 3 && heap->outbox_used) {
     unsigned best = 0;
     size_t best_bytes = 0;
