@@ -225,7 +225,9 @@ void hz4_outbox_shrink(hz4_heap *heap) {
     return;
   }
   while (heap->outbox_bytes > HZ4_OUTBOX_BYTES / 4 * 3 && heap->outbox_used) {
-    unsigned best = 0;
+    /* Start from a used slot: with a stale byte count every buffer could
+     * weigh 0 and slot 0 (perhaps closed) would be flushed (clang-tidy). */
+    unsigned best = (unsigned)__builtin_ctzll(heap->outbox_used);
     size_t best_bytes = 0;
     for (uint64_t used = heap->outbox_used; used; used &= used - 1) {
       unsigned slot = (unsigned)__builtin_ctzll(used);
