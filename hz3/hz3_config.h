@@ -46,7 +46,9 @@
 #endif
 
 #define HZ3_OUTBOX_LANES    8                    /* remote-free lanes per thread, hashed by owner */
-#define HZ3_REMOTE_BATCH    64                   /* objects per lane before one atomic push */
+#ifndef HZ3_REMOTE_BATCH
+#define HZ3_REMOTE_BATCH    64                   /* objects per lane before one atomic push (at most 255) */
+#endif
 
 /* 1: remote frees travel as batches of one (owner, class). The sender keeps
  * one outbox lane per class; a pushed batch's head object carries its tail
