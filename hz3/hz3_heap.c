@@ -317,10 +317,14 @@ static void *hz3_refill(hz3_heap *heap, unsigned cls) {
     hz3_collect(heap, true);
     if (bin->head != NULL) goto pop;
   }
+  if (heap->outbox_objects != 0) hz3_outbox_flush_all(heap);
+  hz3_arena_purge_tick();
 #if HZ3_REMOTE_SPLICE
   if (heap->stash[cls] != NULL) {
     /* Whole batches (each head still carries its tail and count) while they
-     * fit in the bin's limit, at least one: two objects touched per batch. */
+     * fit in the bin's limit, at least one: two objects touched per batch.
+     * After the outbox flush and the purge check, like a refill from spans,
+     * so a thread living off its stash still sends and purges. */
     do {
       uintptr_t *h = heap->stash[cls];
       void *tail = (void *)h[2];
@@ -335,8 +339,6 @@ static void *hz3_refill(hz3_heap *heap, unsigned cls) {
     goto pop;
   }
 #endif
-  if (heap->outbox_objects != 0) hz3_outbox_flush_all(heap);
-  hz3_arena_purge_tick();
 
   const hz3_class_info *info = &hz3_classes[cls];
   uint32_t want = info->refill, got = 0;
