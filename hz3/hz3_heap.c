@@ -144,6 +144,9 @@ static void hz3_outbox_flush(hz3_heap *heap, hz3_outbox *box) {
 #endif
     hz3_inbox_push(box->owner, box->head, box->tail, box->count);
   heap->outbox_objects -= box->count;
+#if HZ3_REMOTE_SPLICE
+  heap->outbox_bytes -= (size_t)box->count * hz3_classes[cls].size;
+#endif
   box->head = box->tail = NULL;
   box->count = 0;
   unsigned lane = (unsigned)(box - heap->outbox);
@@ -182,7 +185,17 @@ void hz3_free_remote(hz3_heap *heap, void *p, uint32_t tag) {
   box->owner = owner;
   box->count++;
   heap->outbox_objects++;
+#if HZ3_REMOTE_SPLICE
+  heap->outbox_bytes += hz3_classes[cls].size;
+#endif
   if (box->count >= batch) hz3_outbox_flush(heap, box);
+#if HZ3_REMOTE_SPLICE
+  /* 68 class lanes could together hold far more than the 8 owner lanes did
+   * (main_r50: +6 MB peak RSS, +3 % CPU): past HZ3_REMOTE_BATCH_BYTES in
+   * all lanes together, every lane goes home. */
+  else if (heap->outbox_bytes > HZ3_REMOTE_BATCH_BYTES)
+    hz3_outbox_flush_all(heap);
+#endif
 }
 
 /* One remote object arrives: into the thread cache while it has room (it is

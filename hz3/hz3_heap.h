@@ -41,6 +41,7 @@ typedef struct hz3_heap {
    * class: a refill of the class takes batches from it before its spans. */
   void *stash[HZ3_CLASS_COUNT];
   size_t stash_bytes;                   /* at most HZ3_STASH_BYTES */
+  size_t outbox_bytes;                  /* in all lanes: at most HZ3_REMOTE_BATCH_BYTES */
 #endif
   struct hz3_heap *next_free;           /* on the parked-heap list */
   /* Written by other threads: keep it off the owner's cache lines. */
