@@ -57,8 +57,9 @@
  * objects instead of walking every one. perf put 23 % of main_r50 (T=2) in
  * the owner's walk, nearly all of it the miss on each object's first word
  * (the line the sender wrote last); spliced, that miss moves to the later
- * malloc, which overlaps it with the program's own work. The 16-byte class
- * has no room for the header and keeps the walked chain.
+ * malloc, where it can overlap the program's own work. Measured gains and
+ * limits (main_r50 itself is not helped): docs/hz3.md, Remote frees. The
+ * 16-byte class has no room for the header and keeps the walked chain.
  * 0: HZ3_OUTBOX_LANES lanes hashed by owner; the owner walks every object. */
 #ifndef HZ3_REMOTE_SPLICE
 #define HZ3_REMOTE_SPLICE   1
