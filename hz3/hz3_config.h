@@ -54,6 +54,41 @@
 #endif
 
 #define HZ3_OUTBOX_LANES    8                    /* remote-free lanes per thread, hashed by owner */
-#define HZ3_REMOTE_BATCH    64                   /* objects per lane before one atomic push */
+#ifndef HZ3_REMOTE_BATCH
+#define HZ3_REMOTE_BATCH    64                   /* objects per lane before one atomic push (at most 255) */
+#endif
+
+/* 1: remote frees travel as batches of one (owner, class). The sender keeps
+ * one outbox lane per class; a pushed batch's head object carries its tail
+ * and its count (words 2 and 3: word 0 is the link, word 1 the free key), and
+ * the owner splices the whole batch into its thread cache by touching two
+ * objects instead of walking every one. perf put 23 % of main_r50 (T=2) in
+ * the owner's walk, nearly all of it the miss on each object's first word
+ * (the line the sender wrote last); spliced, that miss moves to the later
+ * malloc, where it can overlap the program's own work. Measured gains and
+ * limits (main_r50 itself is not helped): docs/hz3.md, Remote frees. The
+ * 16-byte class has no room for the header and keeps the walked chain.
+ * 0: HZ3_OUTBOX_LANES lanes hashed by owner; the owner walks every object. */
+#ifndef HZ3_REMOTE_SPLICE
+#define HZ3_REMOTE_SPLICE   1
+#endif
+/* With per-class lanes a lane also stops at this many bytes, so 68 lanes of
+ * large objects cannot hold much memory away from its owner (every refill
+ * flushes all lanes anyway). 256 KiB made batches of 2..8 large objects
+ * whose per-batch cost (header, CAS) outweighed the walk they save:
+ * cross128_r90 +3.9 % instructions against the walked chains; 1 MiB: even. */
+#ifndef HZ3_REMOTE_BATCH_BYTES
+#define HZ3_REMOTE_BATCH_BYTES ((size_t)1 << 20)
+#endif
+/* Remote batches whose bin is full wait whole for a later refill, up to this
+ * many bytes per heap (beyond it they are walked back to their spans). */
+#ifndef HZ3_STASH_BYTES
+#define HZ3_STASH_BYTES ((size_t)4 << 20)
+#endif
+#if HZ3_REMOTE_SPLICE
+#define HZ3_OUTBOX_COUNT    HZ3_CLASS_COUNT
+#else
+#define HZ3_OUTBOX_COUNT    HZ3_OUTBOX_LANES
+#endif
 
 #endif

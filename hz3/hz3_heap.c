@@ -147,62 +147,184 @@ static void hz3_inbox_push(uint32_t owner, void *head, void *tail, uint32_t coun
   hz_stat_add(HZ_STAT_REMOTE_BATCHES, 1);
 }
 
+#if HZ3_REMOTE_SPLICE
+/* Objects per lane push, per class: HZ3_REMOTE_BATCH, fewer for large
+ * classes (HZ3_REMOTE_BATCH_BYTES). Set once in hz3_heaps_init. */
+static uint8_t hz3_remote_batch[HZ3_CLASS_COUNT];
+
+/* Words 2 and 3 of a batch's head object (the class is >= 32 bytes). */
+#define HZ3_BATCH_MIN_SIZE (4 * sizeof(void *))
+
+/* One headed batch onto the owner's batch stack: the tail's link names the
+ * batch pushed before it. */
+static void hz3_batch_push(uint32_t owner, void *head, void *tail, uint32_t count, unsigned cls) {
+  hz3_heap *target = hz3_heap_by_slot(owner);
+  uintptr_t *h = head;
+  h[2] = (uintptr_t)tail;
+  h[3] = (uintptr_t)count | ((uintptr_t)cls << 32);
+  void *old = atomic_load_explicit(&target->inbox_batches, memory_order_relaxed);
+  do {
+    *(void **)tail = old;
+  } while (!atomic_compare_exchange_weak_explicit(&target->inbox_batches, &old, head,
+                                                  memory_order_release, memory_order_relaxed));
+  hz_stat_add(HZ_STAT_REMOTE_SENT, count);
+  hz_stat_add(HZ_STAT_REMOTE_BATCHES, 1);
+}
+#endif
+
 static void hz3_outbox_flush(hz3_heap *heap, hz3_outbox *box) {
   if (box->count == 0) return;
-  hz3_inbox_push(box->owner, box->head, box->tail, box->count);
+#if HZ3_REMOTE_SPLICE
+  unsigned cls = (unsigned)(box - heap->outbox);
+  if (hz3_classes[cls].size >= HZ3_BATCH_MIN_SIZE)
+    hz3_batch_push(box->owner, box->head, box->tail, box->count, cls);
+  else
+#endif
+    hz3_inbox_push(box->owner, box->head, box->tail, box->count);
   heap->outbox_objects -= box->count;
+#if HZ3_REMOTE_SPLICE
+  heap->outbox_bytes -= (size_t)box->count * hz3_classes[cls].size;
+#endif
   box->head = box->tail = NULL;
   box->count = 0;
+  unsigned lane = (unsigned)(box - heap->outbox);
+  heap->outbox_pending[lane / 64] &= ~(1ull << (lane % 64));
 }
 
+/* Every refill flushes: visit only the lanes that hold objects (68 lanes). */
 static void hz3_outbox_flush_all(hz3_heap *heap) {
-  for (unsigned i = 0; i < HZ3_OUTBOX_LANES; i++) hz3_outbox_flush(heap, &heap->outbox[i]);
+  for (unsigned w = 0; w < (HZ3_OUTBOX_COUNT + 63) / 64; w++) {
+    while (heap->outbox_pending[w] != 0) {
+      unsigned lane = w * 64 + (unsigned)__builtin_ctzll(heap->outbox_pending[w]);
+      hz3_outbox_flush(heap, &heap->outbox[lane]);
+    }
+  }
 }
 
-void hz3_free_remote(hz3_heap *heap, void *p, uint32_t owner) {
+void hz3_free_remote(hz3_heap *heap, void *p, uint32_t tag) {
+  uint32_t owner = tag >> HZ3_OWNER_SHIFT;
+#if HZ3_REMOTE_SPLICE
+  unsigned cls = tag & 0xFFu;
+  hz3_outbox *box = &heap->outbox[cls];
+  uint32_t batch = hz3_remote_batch[cls];
+#else
   hz3_outbox *box = &heap->outbox[owner & (HZ3_OUTBOX_LANES - 1)];
+  uint32_t batch = HZ3_REMOTE_BATCH;
+#endif
   if (box->count != 0 && box->owner != owner) hz3_outbox_flush(heap, box);
   *(void **)p = box->head;
   hz3_mark_free(p);
-  if (box->count == 0) box->tail = p;
+  if (box->count == 0) {
+    box->tail = p;
+    unsigned lane = (unsigned)(box - heap->outbox);
+    heap->outbox_pending[lane / 64] |= 1ull << (lane % 64);
+  }
   box->head = p;
   box->owner = owner;
   box->count++;
   heap->outbox_objects++;
-  if (box->count >= HZ3_REMOTE_BATCH) hz3_outbox_flush(heap, box);
+#if HZ3_REMOTE_SPLICE
+  heap->outbox_bytes += hz3_classes[cls].size;
+#endif
+  if (box->count >= batch) hz3_outbox_flush(heap, box);
+#if HZ3_REMOTE_SPLICE
+  /* 68 class lanes could together hold far more than the 8 owner lanes did
+   * (main_r50: +6 MB peak RSS, +3 % CPU): past HZ3_REMOTE_BATCH_BYTES in
+   * all lanes together, every lane goes home. */
+  else if (heap->outbox_bytes > HZ3_REMOTE_BATCH_BYTES)
+    hz3_outbox_flush_all(heap);
+#endif
 }
 
-/* Takes every pending remote free with one exchange. `to_cache` keeps them in
- * the thread cache while it has room (they are about to be reused). */
+/* One remote object arrives: into the thread cache while it has room (it is
+ * about to be reused), else back to its span. */
+static inline void hz3_collect_one(hz3_heap *heap, hz3_bin *bin, void *p, bool to_cache) {
+  if (to_cache && bin->count < bin->limit) {
+    *(void **)p = bin->head;
+    bin->head = p;
+    bin->count++;
+    bin->net++;
+  } else {
+    hz3_span_put(heap, hz3_span_of(p), p);
+  }
+}
+
+/* Takes every pending remote free with one exchange per stack. `to_cache`
+ * keeps them in the thread cache while it has room (they are about to be
+ * reused). */
 static void hz3_collect(hz3_heap *heap, bool to_cache) {
-  void *p = atomic_exchange_explicit(&heap->inbox, NULL, memory_order_acquire);
   uint64_t count = 0;
+#if HZ3_REMOTE_SPLICE
+  void *batch = atomic_exchange_explicit(&heap->inbox_batches, NULL, memory_order_acquire);
+  while (batch != NULL) {
+    const uintptr_t *h = batch;
+    void *tail = (void *)h[2];
+    uint32_t n = (uint32_t)h[3];
+    hz3_bin *bin = &heap->bins[h[3] >> 32];
+    void *next = *(void **)tail;
+    count += n;
+    unsigned cls = (unsigned)(h[3] >> 32);
+    if (to_cache && bin->count + n <= bin->limit) {
+      /* The splice: two objects touched, whatever the batch's length. */
+      *(void **)tail = bin->head;
+      bin->head = batch;
+      bin->count += n;
+      bin->net += n;
+    } else if (to_cache && bin->limit != 0 &&
+               heap->stash_bytes + (size_t)n * hz3_classes[cls].size <= HZ3_STASH_BYTES) {
+      /* The bin is full (between half and all of its limit most of the
+       * time): keep the batch whole for a later refill of the class instead
+       * of walking it back to its spans (each object a miss on a line the
+       * sender wrote). */
+      *(void **)tail = heap->stash[cls];
+      heap->stash[cls] = batch;
+      heap->stash_bytes += (size_t)n * hz3_classes[cls].size;
+    } else {
+      void *p = batch;
+      for (uint32_t i = 0; i < n; i++) {
+        void *after = *(void **)p;  /* the tail's link is the next batch: stop by count */
+        hz3_collect_one(heap, bin, p, to_cache);
+        p = after;
+      }
+    }
+    batch = next;
+  }
+#endif
+  void *p = atomic_exchange_explicit(&heap->inbox, NULL, memory_order_acquire);
   while (p != NULL) {
     void *next = *(void **)p;
     unsigned cls = hz3_tags[hz3_tag_index(p)] & 0xFFu;
-    hz3_bin *bin = &heap->bins[cls];
-    if (to_cache && bin->count < bin->limit) {
-      *(void **)p = bin->head;
-      bin->head = p;
-      bin->count++;
-      bin->net++;
-    } else {
-      hz3_span_put(heap, hz3_span_of(p), p);
-    }
+    hz3_collect_one(heap, &heap->bins[cls], p, to_cache);
     p = next;
     count++;
   }
   hz_stat_add(HZ_STAT_REMOTE_COLLECTED, count);
 }
 
+#if HZ3_REMOTE_SPLICE
+/* Stashed remote batches go back to their spans (thread exit, trim). */
+static void hz3_stash_drain(hz3_heap *heap) {
+  heap->stash_bytes = 0;
+  for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) {
+    void *p = heap->stash[cls];
+    heap->stash[cls] = NULL;
+    while (p != NULL) {
+      void *next = *(void **)p;
+      hz3_span_put(heap, hz3_span_of(p), p);
+      p = next;
+    }
+  }
+}
+#endif
+
 /* ---- thread cache ---- */
 
 /* An object leaving a thread cache goes back to its span when this heap owns
  * it, else to its owner (HZ3_CACHE_FOREIGN lets caches hold any object). */
 static inline void hz3_send_home(hz3_heap *heap, void *p) {
-  uint32_t owner = hz3_tags[hz3_tag_index(p)] >> HZ3_OWNER_SHIFT;
-  if (owner == heap->slot) hz3_span_put(heap, hz3_span_of(p), p);
-  else hz3_free_remote(heap, p, owner);
+  uint32_t tag = hz3_tags[hz3_tag_index(p)];
+  if ((tag >> HZ3_OWNER_SHIFT) == heap->slot) hz3_span_put(heap, hz3_span_of(p), p);
+  else hz3_free_remote(heap, p, tag);
 }
 
 static void hz3_tcache_gc(hz3_heap *heap, unsigned active);
@@ -275,13 +397,35 @@ static void hz3_flush_parked(void);
 /* Fills an empty bin from the heap's spans (new span if none) and pops one. */
 static void *hz3_refill(hz3_heap *heap, unsigned cls) {
   hz3_bin *bin = &heap->bins[cls];
-  if (atomic_load_explicit(&heap->inbox, memory_order_relaxed) != NULL) {
+  if (atomic_load_explicit(&heap->inbox, memory_order_relaxed) != NULL ||
+      (HZ3_REMOTE_SPLICE && atomic_load_explicit(&heap->inbox_batches, memory_order_relaxed) != NULL)) {
     hz3_collect(heap, true);
     if (bin->head != NULL) goto pop;
   }
   if (heap->outbox_objects != 0) hz3_outbox_flush_all(heap);
   hz3_tcache_gc(heap, cls);
   hz3_arena_purge_tick();
+#if HZ3_REMOTE_SPLICE
+  if (heap->stash[cls] != NULL) {
+    /* Whole batches (each head still carries its tail and count) while they
+     * fit in the bin's limit, at least one: two objects touched per batch.
+     * After the outbox flush and the purge check, like a refill from spans,
+     * so a thread living off its stash still sends and purges. */
+    do {
+      uintptr_t *h = heap->stash[cls];
+      void *tail = (void *)h[2];
+      uint32_t n = (uint32_t)h[3];
+      heap->stash[cls] = *(void **)tail;
+      heap->stash_bytes -= (size_t)n * hz3_classes[cls].size;
+      *(void **)tail = bin->head;
+      bin->head = h;
+      bin->count += n;
+      bin->net += n;
+    } while (heap->stash[cls] != NULL &&
+             bin->count + (uint32_t)((uintptr_t *)heap->stash[cls])[3] <= bin->limit);
+    goto pop;
+  }
+#endif
 
   const hz3_class_info *info = &hz3_classes[cls];
   uint32_t want = info->refill, got = 0;
@@ -408,6 +552,9 @@ static void hz3_heap_flush(hz3_heap *heap) {
   for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) hz3_bin_drain(heap, cls);
   hz3_outbox_flush_all(heap);
   hz3_collect(heap, false);
+#if HZ3_REMOTE_SPLICE
+  hz3_stash_drain(heap);
+#endif
   hz3_release_empty_spans(heap);
 }
 
@@ -436,6 +583,12 @@ static void hz3_thread_exit(void *arg) {
 }
 
 void hz3_heaps_init(void) {
+#if HZ3_REMOTE_SPLICE
+  for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) {
+    size_t batch = HZ3_REMOTE_BATCH_BYTES / hz3_classes[cls].size;
+    hz3_remote_batch[cls] = (uint8_t)(batch > HZ3_REMOTE_BATCH ? HZ3_REMOTE_BATCH : batch ? batch : 1);
+  }
+#endif
   pthread_key_create(&hz3_exit_key, hz3_thread_exit);
 }
 
@@ -511,7 +664,7 @@ void hz3_free_slow(void *p) {
     bin->net--;
     if (hz_unlikely(hz_options.stats) && heap->published[tag & 0xFFu] - (bin->net - (int64_t)bin->count) >= 64)
       hz3_stats_publish(heap, tag & 0xFFu);
-    hz3_free_remote(heap, p, owner);
+    hz3_free_remote(heap, p, tag);
   }
 }
 

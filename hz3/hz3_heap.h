@@ -42,8 +42,16 @@ typedef struct hz3_heap {
   uint32_t live;                        /* a thread owns this heap now */
   hz3_bin bins[HZ3_CLASS_COUNT];
   hz3_span *partial[HZ3_CLASS_COUNT];   /* spans with free objects, per class */
-  hz3_outbox outbox[HZ3_OUTBOX_LANES];
+  hz3_outbox outbox[HZ3_OUTBOX_COUNT];  /* per class (HZ3_REMOTE_SPLICE) or hashed by owner */
   uint32_t outbox_objects;
+  uint64_t outbox_pending[(HZ3_OUTBOX_COUNT + 63) / 64];  /* lanes holding objects */
+#if HZ3_REMOTE_SPLICE
+  /* Remote batches that found their bin full, a chain of whole batches per
+   * class: a refill of the class takes batches from it before its spans. */
+  void *stash[HZ3_CLASS_COUNT];
+  size_t stash_bytes;                   /* at most HZ3_STASH_BYTES */
+  size_t outbox_bytes;                  /* in all lanes: at most HZ3_REMOTE_BATCH_BYTES */
+#endif
   uint32_t gc_events;                   /* slow-path calls since the last stale-bin check */
   uint64_t gc_last_ms;                  /* time of the last stale-bin check */
   void *gc_head[HZ3_CLASS_COUNT];       /* each bin's head and count at that check */
@@ -52,7 +60,8 @@ typedef struct hz3_heap {
   int64_t published[HZ3_CLASS_COUNT];   /* live share last added to the peak gauges (HZ_STATS) */
   /* Written by other threads: keep it off the owner's cache lines. */
   _Alignas(64) _Atomic(void *) inbox;
-  char pad[64 - sizeof(void *)];
+  _Atomic(void *) inbox_batches;        /* headed (owner, class) batches: HZ3_REMOTE_SPLICE */
+  char pad[64 - 2 * sizeof(void *)];
 } hz3_heap;
 
 /* Written into the second word of every freed object and cleared when the
@@ -77,7 +86,7 @@ void *hz3_alloc_slow(unsigned cls);
  * large block, no heap yet, and pointers that are not ours (forwarded). */
 void hz3_free_slow(void *p);
 void hz3_bin_overflow(hz3_heap *heap, unsigned cls);
-void hz3_free_remote(hz3_heap *heap, void *p, uint32_t owner);
+void hz3_free_remote(hz3_heap *heap, void *p, uint32_t tag);
 
 /* Pops one object of `cls` for the calling thread (any path). */
 void *hz3_alloc_class(unsigned cls);
