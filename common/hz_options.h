@@ -40,8 +40,8 @@
     "freed large block stays cached. 0 returns at once (and disables the large cache); -1 "    \
     "never returns pages except through `malloc_trim` or out-of-memory recovery.")             \
   X(dirty_max_mb, "HZ_DIRTY_MAX_MB", 16, "-1..",                                               \
-    "hz3: MiB of free pages kept beyond the delay's reach; over it, wholly free segments go back at once (-1 = no budget)", \
-    "hz3: MiB of free page runs kept committed while they wait out `HZ_PURGE_DELAY_MS` (at "   \
+    "MiB of free pages kept beyond the delay's reach; over it, wholly free segments go back at once (-1 = no budget)", \
+    "MiB of free page runs (hz3) or empty segments (hz4) kept while they wait out `HZ_PURGE_DELAY_MS` (at "   \
     "least half the memory held by spans); beyond it wholly free segments are unmapped at "    \
     "once, least recently freed first. -1: no budget, only the delay.")                       \
   X(madv_free, "HZ_MADV_FREE", 0, "0/1",                                                       \

@@ -501,6 +501,10 @@ void hz4_free_other(void *p, uint32_t tag) {
     hz4_free_other_rare(p, tag);
     return;
   }
+  hz4_bin *bin = &heap->bins[cls];  /* a free that bypasses the cache (see hz4_bin) */
+  bin->net--;
+  if (hz_unlikely(hz_options.stats) && heap->published[cls] - (bin->net - (int64_t)bin->count) >= 64)
+    hz4_stats_publish(heap, cls);
   hz4_remote_free(heap, owner, tag, hz4_classes[cls].size, p);
 }
 

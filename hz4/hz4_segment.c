@@ -12,8 +12,11 @@ hz_hidden uint8_t hz4_segmap[HZ4_MAP_ENTRIES];
 static hz_lock hz4_seg_lock = HZ_LOCK_INIT;
 static hz4_segment *hz4_pool;        /* empty segments, most recently released first */
 static hz4_segment *hz4_all;         /* every mapped segment */
+static uint64_t hz4_seg_mapped;      /* segments on hz4_all */
+static uint64_t hz4_pool_count;      /* segments on hz4_pool */
 
 static void hz4_all_add_locked(hz4_segment *seg) {
+  hz4_seg_mapped++;
   seg->all_prev = NULL;
   seg->all_next = hz4_all;
   if (hz4_all) hz4_all->all_prev = seg;
@@ -21,6 +24,7 @@ static void hz4_all_add_locked(hz4_segment *seg) {
 }
 
 static void hz4_all_remove_locked(hz4_segment *seg) {
+  hz4_seg_mapped--;
   if (seg->all_prev) seg->all_prev->all_next = seg->all_next;
   else hz4_all = seg->all_next;
   if (seg->all_next) seg->all_next->all_prev = seg->all_prev;
@@ -50,7 +54,10 @@ hz4_segment *hz4_segment_acquire(struct hz4_heap *owner) {
   if (hz4_pool != NULL) {
     hz_lock_acquire(&hz4_seg_lock);
     seg = hz4_pool;
-    if (seg != NULL) hz4_pool = seg->next;
+    if (seg != NULL) {
+      hz4_pool = seg->next;
+      hz4_pool_count--;
+    }
     hz_lock_release(&hz4_seg_lock);
   }
   if (seg == NULL) seg = hz4_segment_map();
@@ -60,14 +67,44 @@ hz4_segment *hz4_segment_acquire(struct hz4_heap *owner) {
   return seg;
 }
 
+/* The pool of empty segments is bounded like hz3's dirty pages
+ * (HZ_DIRTY_MAX_MB, or half the segments in use if that is more): over it,
+ * the least recently pooled are unmapped at once, down to half the bound, so
+ * a program that frees most of its memory in one phase gets it back without
+ * waiting for a later allocator call to notice the purge delay. */
 void hz4_segment_release(hz4_segment *seg) {
   seg->owner = NULL;
   seg->pooled_ms = hz_os_now_ms();
+  hz4_segment *victims = NULL;
   hz_lock_acquire(&hz4_seg_lock);
   seg->prev = NULL;
   seg->next = hz4_pool;
   hz4_pool = seg;
+  hz4_pool_count++;
+  int64_t max_mb = hz_options.dirty_max_mb;
+  if (max_mb >= 0) {
+    uint64_t limit = ((uint64_t)max_mb << 20) >> HZ4_SEG_SHIFT;
+    uint64_t in_use = hz4_seg_mapped - hz4_pool_count;
+    if (limit < in_use / 2) limit = in_use / 2;
+    if (hz4_pool_count > limit) {
+      hz4_segment **link = &hz4_pool;  /* keep the newest limit/2, detach the rest */
+      for (uint64_t kept = 0; *link != NULL && kept < limit / 2; kept++) link = &(*link)->next;
+      victims = *link;
+      *link = NULL;
+      for (hz4_segment *v = victims; v != NULL; v = v->next) {
+        hz4_pool_count--;
+        hz4_all_remove_locked(v);
+        hz4_segmap[(uintptr_t)v >> HZ4_SEG_SHIFT] = HZ4_MAP_NONE;
+      }
+    }
+  }
   hz_lock_release(&hz4_seg_lock);
+  while (victims != NULL) {
+    hz4_segment *next = victims->next;
+    hz_os_unmap(victims, HZ4_SEG_SIZE);
+    hz_stat_add(HZ_STAT_SEGMENTS_RELEASED, 1);
+    victims = next;
+  }
 }
 
 size_t hz4_segment_decommit(hz4_segment *seg) {
@@ -96,6 +133,7 @@ size_t hz4_pool_purge(bool force) {
     hz4_segment *seg = *link;
     if (force || now - seg->pooled_ms >= (uint64_t)delay) {
       *link = seg->next;
+      hz4_pool_count--;
       hz4_all_remove_locked(seg);
       hz4_segmap[(uintptr_t)seg >> HZ4_SEG_SHIFT] = HZ4_MAP_NONE;
       seg->next = victims;
