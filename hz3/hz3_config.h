@@ -53,6 +53,14 @@
 #define HZ3_TCACHE_GC_MS    1000
 #endif
 
+/* A class whose cache overflowed and then had to refill from its spans cycles
+ * more objects than the cache holds: its limit doubles, up to this factor of
+ * the built-in limit, and halves again at each stale-bin check
+ * (HZ3_TCACHE_GC_MS) while above it. 1: fixed limits. */
+#ifndef HZ3_ADAPTIVE_FACTOR
+#define HZ3_ADAPTIVE_FACTOR 4
+#endif
+
 #define HZ3_OUTBOX_LANES    8                    /* remote-free lanes per thread, hashed by owner */
 #ifndef HZ3_REMOTE_BATCH
 #define HZ3_REMOTE_BATCH    64                   /* objects per lane before one atomic push (at most 255) */

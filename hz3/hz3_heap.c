@@ -348,6 +348,7 @@ void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
     hz3_send_home(heap, rest);
     rest = next;
   }
+  heap->overflowed[cls] = 1;
   HZ3_STATS_SAMPLE(heap, cls);
   hz3_tcache_gc(heap, cls);
 }
@@ -384,6 +385,8 @@ static void hz3_tcache_gc(hz3_heap *heap, unsigned active) {
       hz3_bin_drain(heap, cls);
     heap->gc_head[cls] = bin->head;
     heap->gc_count[cls] = bin->count;
+    uint32_t base = hz_options.tcache ? hz3_classes[cls].tcache_limit : 0;
+    if (bin->limit > base) bin->limit = bin->limit / 2 > base ? bin->limit / 2 : base;
   }
 #else
   (void)heap;
@@ -428,6 +431,13 @@ static void *hz3_refill(hz3_heap *heap, unsigned cls) {
 #endif
 
   const hz3_class_info *info = &hz3_classes[cls];
+  if (HZ3_ADAPTIVE_FACTOR > 1 && heap->overflowed[cls]) {
+    /* Overflowed, and now back to the spans: the program cycles more objects
+     * of this class than the cache holds (see HZ3_ADAPTIVE_FACTOR). */
+    heap->overflowed[cls] = 0;
+    uint32_t max = (uint32_t)info->tcache_limit * HZ3_ADAPTIVE_FACTOR;
+    if (bin->limit != 0 && bin->limit < max) bin->limit = bin->limit * 2 < max ? bin->limit * 2 : max;
+  }
   uint32_t want = info->refill, got = 0;
   void *head = NULL;
   void **tail = &head;

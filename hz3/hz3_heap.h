@@ -56,6 +56,7 @@ typedef struct hz3_heap {
   uint64_t gc_last_ms;                  /* time of the last stale-bin check */
   void *gc_head[HZ3_CLASS_COUNT];       /* each bin's head and count at that check */
   uint32_t gc_count[HZ3_CLASS_COUNT];
+  uint8_t overflowed[HZ3_CLASS_COUNT];  /* cache overflowed since the class's last refill */
   struct hz3_heap *next_free;           /* on the parked-heap list */
   int64_t published[HZ3_CLASS_COUNT];   /* live share last added to the peak gauges (HZ_STATS) */
   /* Written by other threads: keep it off the owner's cache lines. */
