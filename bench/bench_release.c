@@ -139,6 +139,14 @@ int main(int argc, char **argv) {
   uint64_t settle_ms = bench_arg_u64(&cli, argc, argv, 4, "settle_ms", 1000, 0, 600000);
   uint64_t order = bench_arg_u64(&cli, argc, argv, 5, "order", 0, 0, 1);
 
+  /* Print now, so stdout's buffer exists before the measured phases: the
+   * first printf allocates it, and that allocation (after the active phase)
+   * gave an allocator's delayed purge the call it waits for, so the RSS
+   * printed later was not the RSS at the end of the active phase. */
+  printf("bench_release: threads=%u mib=%llu keep_pct=%llu settle_ms=%llu order=%llu\n", threads,
+         (unsigned long long)mib, (unsigned long long)keep_pct, (unsigned long long)settle_ms,
+         (unsigned long long)order);
+  fflush(stdout);
   worker *ws = (worker *)bench_xcalloc(cli.prog, threads, sizeof(worker));
   pthread_t *tids = (pthread_t *)bench_xcalloc(cli.prog, threads, sizeof(pthread_t));
   if (pthread_barrier_init(&phase_barrier, NULL, threads + 1) != 0) {

@@ -36,6 +36,11 @@ typedef struct hz3_segment {
   struct hz3_segment *prev;
   uint32_t slot;
   uint32_t in_list;
+  /* On the list of wholly free segments, least recently emptied first (the
+   * dirty budget unmaps from its head). */
+  struct hz3_segment *empty_next;
+  struct hz3_segment *empty_prev;
+  uint32_t in_empty;
   hz3_span spans[HZ3_UNITS_PER_SEG];
 } hz3_segment;
 
