@@ -82,6 +82,16 @@ static inline unsigned hz_stat_band_of(uint64_t size) {
  * of one class, published at cache refills and flushes; or one large block
  * at its allocation and free); the gauge's highest value is kept. */
 void hz_stat_band_sample(unsigned band, int64_t blocks, int64_t bytes);
+
+/* A heap's live blocks of one class (`share`: its cache entry's net moves
+ * minus what the cache holds) go to the peak gauges as the change since the
+ * last call, remembered in *published. Shared by the lines' slow paths. */
+static inline void hz_stat_publish_share(int64_t share, int64_t *published, uint32_t size) {
+  int64_t delta = share - *published;
+  if (delta == 0) return;
+  *published = share;
+  hz_stat_band_sample(hz_stat_band_of(size), delta, delta * (int64_t)size);
+}
 /* A block outside the size classes allocated (sign +1) or freed (-1):
  * HZ_STAT_LARGE_ALLOCS / _FREES, and the large band's peak gauge. */
 void hz_stat_large(int sign, uint64_t bytes);

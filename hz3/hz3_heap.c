@@ -61,12 +61,7 @@ static _Atomic uint64_t hz3_exited_frees[HZ3_CLASS_COUNT];
  * to the process-wide peak gauges. Called only when HZ_STATS is set. */
 static hz_noinline void hz3_stats_publish(hz3_heap *heap, unsigned cls) {
   hz3_bin *bin = &heap->bins[cls];
-  int64_t share = bin->net - (int64_t)bin->count;
-  int64_t delta = share - heap->published[cls];
-  if (delta == 0) return;
-  heap->published[cls] = share;
-  uint32_t size = hz3_classes[cls].size;
-  hz_stat_band_sample(hz_stat_band_of(size), delta, delta * (int64_t)size);
+  hz_stat_publish_share(bin->net - (int64_t)bin->count, &heap->published[cls], hz3_classes[cls].size);
 }
 
 #define HZ3_STATS_SAMPLE(heap, cls) \

@@ -39,12 +39,7 @@ static _Atomic uint64_t hz4_exited_frees[HZ4_CLASS_COUNT];
 
 hz_noinline void hz4_stats_publish(hz4_heap *heap, unsigned cls) {
   hz4_bin *bin = &heap->bins[cls];
-  int64_t share = bin->net - (int64_t)bin->count;
-  int64_t delta = share - heap->published[cls];
-  if (delta == 0) return;
-  heap->published[cls] = share;
-  uint32_t size = hz4_classes[cls].size;
-  hz_stat_band_sample(hz_stat_band_of(size), delta, delta * (int64_t)size);
+  hz_stat_publish_share(bin->net - (int64_t)bin->count, &heap->published[cls], hz4_classes[cls].size);
 }
 
 void hz4_class_counts(unsigned cls, uint64_t *allocs, uint64_t *frees) {
