@@ -81,6 +81,16 @@ typedef struct hz_options_t {
 
 extern hz_options_t hz_options;
 
+/* The free memory a line may keep waiting for HZ_PURGE_DELAY_MS, in units of
+ * 1 << unit_shift bytes: HZ_DIRTY_MAX_MB, or half of `units_in_use` if that
+ * is more (a large heap churning its memory keeps the delay's protection);
+ * UINT64_MAX when the budget is off (-1). One rule for every line. */
+static inline uint64_t hz_dirty_budget_units(uint64_t units_in_use, unsigned unit_shift) {
+  if (hz_options.dirty_max_mb < 0) return UINT64_MAX;
+  uint64_t limit = ((uint64_t)hz_options.dirty_max_mb << 20) >> unit_shift;
+  return limit > units_in_use / 2 ? limit : units_in_use / 2;
+}
+
 /* Reads the environment; idempotent, allocation-free. */
 void hz_options_init(void);
 /* The value of the option whose environment name is `name`; 0 and

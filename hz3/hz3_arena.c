@@ -281,15 +281,10 @@ static void hz3_maybe_purge_locked(void) {
  * purge delay. Partly used segments are left to the delay: under span churn
  * their free units are reused within moments, and decommitting them doubled
  * the CPU time of the remote-free lanes (page faults on reuse; docs/hz3.md).
- * The budget grows with the memory in use (half of it). */
-#ifndef HZ3_DIRTY_IN_USE_DIVISOR
-#define HZ3_DIRTY_IN_USE_DIVISOR 2
-#endif
+ * The budget: hz_dirty_budget_units (common/hz_options.h). */
 static void hz3_purge_over_budget_locked(void) {
-  int64_t max_mb = hz_options.dirty_max_mb;
-  if (max_mb < 0 || hz3_empty_head == NULL) return;
-  uint64_t limit = ((uint64_t)max_mb << 20) >> HZ3_UNIT_SHIFT;
-  if (limit < hz3_span_units_total / HZ3_DIRTY_IN_USE_DIVISOR) limit = hz3_span_units_total / HZ3_DIRTY_IN_USE_DIVISOR;
+  if (hz3_empty_head == NULL) return;
+  uint64_t limit = hz_dirty_budget_units(hz3_span_units_total, HZ3_UNIT_SHIFT);
   if (hz3_dirty_units_total <= limit) return;
   while (hz3_dirty_units_total > limit / 2 && hz3_empty_head != NULL) hz3_segment_unmap_locked(hz3_empty_head);
 }

@@ -72,6 +72,27 @@ hz4_segment *hz4_segment_acquire(struct hz4_heap *owner) {
  * the least recently pooled are unmapped at once, down to half the bound, so
  * a program that frees most of its memory in one phase gets it back without
  * waiting for a later allocator call to notice the purge delay. */
+/* Takes a pooled segment (already unlinked from the pool) out of the registry
+ * and the segment list; the caller unmaps it after dropping the lock. */
+static void hz4_pool_retire_locked(hz4_segment *seg) {
+  hz4_pool_count--;
+  hz4_all_remove_locked(seg);
+  hz4_segmap[(uintptr_t)seg >> HZ4_SEG_SHIFT] = HZ4_MAP_NONE;
+}
+
+/* Unmaps a chain of retired segments (linked by next); returns the bytes. */
+static size_t hz4_segments_unmap(hz4_segment *victims) {
+  size_t released = 0;
+  while (victims != NULL) {
+    hz4_segment *next = victims->next;
+    hz_os_unmap(victims, HZ4_SEG_SIZE);
+    hz_stat_add(HZ_STAT_SEGMENTS_RELEASED, 1);
+    released += HZ4_SEG_SIZE;
+    victims = next;
+  }
+  return released;
+}
+
 void hz4_segment_release(hz4_segment *seg) {
   seg->owner = NULL;
   seg->pooled_ms = hz_os_now_ms();
@@ -81,30 +102,16 @@ void hz4_segment_release(hz4_segment *seg) {
   seg->next = hz4_pool;
   hz4_pool = seg;
   hz4_pool_count++;
-  int64_t max_mb = hz_options.dirty_max_mb;
-  if (max_mb >= 0) {
-    uint64_t limit = ((uint64_t)max_mb << 20) >> HZ4_SEG_SHIFT;
-    uint64_t in_use = hz4_seg_mapped - hz4_pool_count;
-    if (limit < in_use / 2) limit = in_use / 2;
-    if (hz4_pool_count > limit) {
-      hz4_segment **link = &hz4_pool;  /* keep the newest limit/2, detach the rest */
-      for (uint64_t kept = 0; *link != NULL && kept < limit / 2; kept++) link = &(*link)->next;
-      victims = *link;
-      *link = NULL;
-      for (hz4_segment *v = victims; v != NULL; v = v->next) {
-        hz4_pool_count--;
-        hz4_all_remove_locked(v);
-        hz4_segmap[(uintptr_t)v >> HZ4_SEG_SHIFT] = HZ4_MAP_NONE;
-      }
-    }
+  uint64_t limit = hz_dirty_budget_units(hz4_seg_mapped - hz4_pool_count, HZ4_SEG_SHIFT);
+  if (hz4_pool_count > limit) {
+    hz4_segment **link = &hz4_pool;  /* keep the newest limit/2, detach the rest */
+    for (uint64_t kept = 0; *link != NULL && kept < limit / 2; kept++) link = &(*link)->next;
+    victims = *link;
+    *link = NULL;
+    for (hz4_segment *v = victims; v != NULL; v = v->next) hz4_pool_retire_locked(v);
   }
   hz_lock_release(&hz4_seg_lock);
-  while (victims != NULL) {
-    hz4_segment *next = victims->next;
-    hz_os_unmap(victims, HZ4_SEG_SIZE);
-    hz_stat_add(HZ_STAT_SEGMENTS_RELEASED, 1);
-    victims = next;
-  }
+  hz4_segments_unmap(victims);
 }
 
 size_t hz4_segment_decommit(hz4_segment *seg) {
@@ -133,9 +140,7 @@ size_t hz4_pool_purge(bool force) {
     hz4_segment *seg = *link;
     if (force || now - seg->pooled_ms >= (uint64_t)delay) {
       *link = seg->next;
-      hz4_pool_count--;
-      hz4_all_remove_locked(seg);
-      hz4_segmap[(uintptr_t)seg >> HZ4_SEG_SHIFT] = HZ4_MAP_NONE;
+      hz4_pool_retire_locked(seg);
       seg->next = victims;
       victims = seg;
     } else {
@@ -143,15 +148,7 @@ size_t hz4_pool_purge(bool force) {
     }
   }
   hz_lock_release(&hz4_seg_lock);
-  size_t released = 0;
-  while (victims != NULL) {
-    hz4_segment *next = victims->next;
-    hz_os_unmap(victims, HZ4_SEG_SIZE);
-    hz_stat_add(HZ_STAT_SEGMENTS_RELEASED, 1);
-    released += HZ4_SEG_SIZE;
-    victims = next;
-  }
-  return released;
+  return hz4_segments_unmap(victims);
 }
 
 void hz4_map_set(void *base, size_t bytes, void *start, unsigned first) {
