@@ -135,6 +135,16 @@ static char *hz_fmt_u64(char *buf, size_t size, uint64_t v) {
   return p;
 }
 
+/* Appends `s` to the string in `out` (capacity `size`), truncating. Written
+ * out instead of strncat: gcc 12 -O2/-O3 dropped the terminating NUL store of
+ * hz_fmt_u64's buffer before an inlined strncat of it (the "<= 1 KiB" label
+ * came out with stack bytes after the digit). */
+static void hz_append(char *out, size_t size, const char *s) {
+  size_t n = strlen(out);
+  while (*s != '\0' && n + 1 < size) out[n++] = *s++;
+  out[n] = '\0';
+}
+
 /* "512 B", "1.5 KiB", "12.0 MiB" ... (rounded down to a tenth) */
 static void hz_fmt_bytes(char *out, size_t size, uint64_t v) {
   static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -144,39 +154,35 @@ static void hz_fmt_bytes(char *out, size_t size, uint64_t v) {
     scale *= 1024;
     u++;
   }
-  char num[24], *p;
+  char num[24];
   out[0] = '\0';
   if (u == 0) {
-    p = hz_fmt_u64(num, sizeof(num), v);
-    strncat(out, p, size - 1);
+    hz_append(out, size, hz_fmt_u64(num, sizeof(num), v));
   } else {
     uint64_t tenths = (uint64_t)((__uint128_t)v * 10 / scale);
-    p = hz_fmt_u64(num, sizeof(num), tenths / 10);
-    strncat(out, p, size - 1);
-    strncat(out, ".", size - strlen(out) - 1);
-    char d[2] = {(char)('0' + tenths % 10), '\0'};
-    strncat(out, d, size - strlen(out) - 1);
+    hz_append(out, size, hz_fmt_u64(num, sizeof(num), tenths / 10));
+    char d[3] = {'.', (char)('0' + tenths % 10), '\0'};
+    hz_append(out, size, d);
   }
-  strncat(out, " ", size - strlen(out) - 1);
-  strncat(out, units[u], size - strlen(out) - 1);
+  hz_append(out, size, " ");
+  hz_append(out, size, units[u]);
 }
 
 static void hz_band_label(char *out, size_t size, unsigned band) {
   out[0] = '\0';
   if (band == HZ_STAT_BAND_LARGE) {
-    strncat(out, "large", size - 1);
+    hz_append(out, size, "large");
     return;
   }
-  strncat(out, "<= ", size - 1);
-  char bytes[24];
+  hz_append(out, size, "<= ");
   uint64_t bound = hz_band_bound[band];
+  char text[24];
   if (bound >= 1024) {
-    char num[24];
-    strncat(out, hz_fmt_u64(num, sizeof(num), bound >> 10), size - strlen(out) - 1);
-    strncat(out, " KiB", size - strlen(out) - 1);
+    hz_append(out, size, hz_fmt_u64(text, sizeof(text), bound >> 10));
+    hz_append(out, size, " KiB");
   } else {
-    hz_fmt_bytes(bytes, sizeof(bytes), bound);
-    strncat(out, bytes, size - strlen(out) - 1);
+    hz_fmt_bytes(text, sizeof(text), bound);
+    hz_append(out, size, text);
   }
 }
 

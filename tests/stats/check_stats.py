@@ -37,6 +37,11 @@ def main():
         return
     bands = {b["max_size"]: b for b in report["bands"]}
     check(len(report["bands"]) == 8 and set(bands) == set(BOUNDS) | {0}, "eight bands")
+    names = {64: "<= 64 B", 256: "<= 256 B", 1024: "<= 1 KiB", 4096: "<= 4 KiB", 16384: "<= 16 KiB",
+             65536: "<= 64 KiB", 262144: "<= 256 KiB", 0: "large"}
+    for b in report["bands"]:
+        check(b["band"] == names.get(b["max_size"]),
+              "band name %r for max_size %d (a label built wrong once printed stack bytes)" % (b["band"], b["max_size"]))
     want = {}
     for i, size in enumerate(expect["sizes"]):
         w = want.setdefault(band_of(size), {"allocs": 0, "frees": 0, "live": 0, "peak": 0})

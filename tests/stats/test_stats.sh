@@ -30,6 +30,10 @@ for heading in "statistics" "size band" "allocs" "frees" "live bytes" "peak live
                "counters" "mmap calls" "bytes mapped from the OS"; do
   if grep -qF -- "$heading" "$tmp/table.txt"; then pass=$((pass+1)); else echo "FAIL: HZ_STATS=1 output lacks '$heading'"; fail=$((fail+1)); fi
 done
+# Each band row starts with exactly its label and then a number.
+for label in "<= 64 B" "<= 256 B" "<= 1 KiB" "<= 4 KiB" "<= 16 KiB" "<= 64 KiB" "<= 256 KiB" "large" "total"; do
+  if grep -qE -- "^  ${label} +[0-9]" "$tmp/table.txt"; then pass=$((pass+1)); else echo "FAIL: no table row starting with '$label' and a count"; fail=$((fail+1)); fi
+done
 if [[ $(grep -c 'statistics' "$tmp/table.txt") -eq 1 ]]; then pass=$((pass+1)); else echo "FAIL: not exactly one report"; fail=$((fail+1)); fi
 [[ $fail -eq 0 ]] || cat "$tmp/table.txt"
 echo "$pass passed, $fail failed"
