@@ -207,6 +207,15 @@ static int hz3_find_bit_run(uint64_t mask, unsigned count) {
 
 /* ---- purge ---- */
 
+#if HZ3_BUDGET_PARTIAL
+#define HZ3_AGE_BUCKETS 24  /* log2 of milliseconds since a segment's last free: up to ~2 h */
+static unsigned hz3_age_bucket(uint64_t now, const hz3_segment *seg) {
+  uint64_t age = now > seg->dirty_since_ms ? now - seg->dirty_since_ms : 0;
+  unsigned b = age ? 64u - (unsigned)__builtin_clzll(age) : 0;
+  return b < HZ3_AGE_BUCKETS ? b : HZ3_AGE_BUCKETS - 1;
+}
+#endif
+
 static size_t hz3_segment_decommit_locked(hz3_segment *seg) {
   size_t released = 0;
   uint64_t dirty = seg->dirty_units;
@@ -282,11 +291,40 @@ static void hz3_maybe_purge_locked(void) {
  * their free units are reused within moments, and decommitting them doubled
  * the CPU time of the remote-free lanes (page faults on reuse; docs/hz3.md).
  * The budget: hz_dirty_budget_units (common/hz_options.h). */
+#if HZ3_BUDGET_PARTIAL
+/* Decommits about `want` dirty units of partly used segments, those whose
+ * last free is oldest first: one pass sorts the dirty units into log2 age
+ * buckets, a second decommits from the oldest bucket down. */
+static void hz3_decommit_oldest_locked(uint64_t want) {
+  uint64_t now = hz_os_now_ms(), units[HZ3_AGE_BUCKETS] = {0};
+  for (hz3_segment *seg = hz3_seg_free_list; seg != NULL; seg = seg->next)
+    if (seg->dirty_units) units[hz3_age_bucket(now, seg)] += (uint64_t)__builtin_popcountll(seg->dirty_units);
+  unsigned cut = HZ3_AGE_BUCKETS;
+  uint64_t older = 0;  /* dirty units in buckets above `cut` */
+  while (cut > 0 && older < want) older += units[--cut];
+  if (older > want) older -= units[cut];
+  uint64_t from_cut = want > older ? want - older : 0;
+  for (hz3_segment *seg = hz3_seg_free_list; seg != NULL; seg = seg->next) {
+    if (!seg->dirty_units) continue;
+    unsigned b = hz3_age_bucket(now, seg);
+    if (b < cut) continue;
+    if (b == cut) {
+      if (from_cut == 0) continue;
+      uint64_t n = (uint64_t)__builtin_popcountll(seg->dirty_units);
+      from_cut = n < from_cut ? from_cut - n : 0;
+    }
+    hz3_segment_decommit_locked(seg);
+  }
+}
+#endif
+
 static void hz3_purge_over_budget_locked(void) {
-  if (hz3_empty_head == NULL) return;
   uint64_t limit = hz_dirty_budget_units(hz3_span_units_total, HZ3_UNIT_SHIFT);
   if (hz3_dirty_units_total <= limit) return;
   while (hz3_dirty_units_total > limit / 2 && hz3_empty_head != NULL) hz3_segment_unmap_locked(hz3_empty_head);
+#if HZ3_BUDGET_PARTIAL
+  if (hz3_dirty_units_total > limit / 2) hz3_decommit_oldest_locked(hz3_dirty_units_total - limit / 2);
+#endif
 }
 
 size_t hz3_arena_purge(bool force) {

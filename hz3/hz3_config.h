@@ -61,6 +61,14 @@
 #define HZ3_ADAPTIVE_FACTOR 4
 #endif
 
+/* 1: over the dirty budget (HZ_DIRTY_MAX_MB) with no wholly free segment
+ * left to unmap, free units of partly used segments are decommitted too,
+ * least recently freed first, down to half the budget (docs/hz3.md, RSS
+ * policy). 0: only wholly free segments go back before the purge delay. */
+#ifndef HZ3_BUDGET_PARTIAL
+#define HZ3_BUDGET_PARTIAL  1
+#endif
+
 #define HZ3_OUTBOX_LANES    8                    /* remote-free lanes per thread, hashed by owner */
 #ifndef HZ3_REMOTE_BATCH
 #define HZ3_REMOTE_BATCH    64                   /* objects per lane before one atomic push (at most 255) */
