@@ -295,8 +295,8 @@ static void hz3_maybe_purge_locked(void) {
 /* Decommits about `want` dirty units of partly used segments, those whose
  * last free is oldest first: one pass sorts the dirty units into log2 age
  * buckets, a second decommits from the oldest bucket down. */
-static void hz3_decommit_oldest_locked(uint64_t want) {
-  uint64_t now = hz_os_now_ms(), units[HZ3_AGE_BUCKETS] = {0};
+static void hz3_decommit_oldest_locked(uint64_t now, uint64_t want) {
+  uint64_t units[HZ3_AGE_BUCKETS] = {0};
   for (hz3_segment *seg = hz3_seg_free_list; seg != NULL; seg = seg->next)
     if (seg->dirty_units) units[hz3_age_bucket(now, seg)] += (uint64_t)__builtin_popcountll(seg->dirty_units);
   unsigned cut = HZ3_AGE_BUCKETS;
@@ -316,6 +316,46 @@ static void hz3_decommit_oldest_locked(uint64_t want) {
     hz3_segment_decommit_locked(seg);
   }
 }
+
+/* A partial decommit that the program undoes at once (it takes that many
+ * clean units again within HZ3_REFAULT_WINDOW_MS: span churn, such as a
+ * remote-free ring draining and refilling) only buys page faults; a program
+ * that has shrunk takes nothing back. So each such refault doubles the
+ * budget the partial decommit works against (up to HZ3_PARTIAL_SCALE_MAX
+ * times HZ_DIRTY_MAX_MB's budget), and a pass not undone halves it again. */
+static uint64_t hz3_partial_scale = 1;
+static uint64_t hz3_refault_watch;     /* units the last pass decommitted; 0: not watching */
+static uint64_t hz3_refault_units;     /* clean units taken by spans since then */
+static uint64_t hz3_refault_until_ms;
+static bool hz3_refaulted;             /* the last pass was undone */
+
+static void hz3_refault_count_locked(uint64_t clean) {
+  if (hz_os_now_ms() > hz3_refault_until_ms) {
+    hz3_refault_watch = 0;
+    return;
+  }
+  hz3_refault_units += clean;
+  if (hz3_refault_units * 2 < hz3_refault_watch) return;
+  if (hz3_partial_scale < HZ3_PARTIAL_SCALE_MAX) hz3_partial_scale *= 2;
+  hz3_refaulted = true;
+  hz3_refault_watch = 0;
+}
+
+static void hz3_purge_partial_locked(uint64_t limit) {
+  uint64_t budget = limit * hz3_partial_scale;
+  if (hz3_dirty_units_total <= budget) return;
+  uint64_t now = hz_os_now_ms(), before = hz3_dirty_units_total;
+  if (!hz3_refaulted && hz3_partial_scale > 1) {
+    hz3_partial_scale /= 2;
+    budget /= 2;
+  }
+  hz3_refaulted = false;
+  hz3_decommit_oldest_locked(now, hz3_dirty_units_total - budget / 2);
+  hz3_refault_watch = before - hz3_dirty_units_total;
+  hz3_refault_units = 0;
+  hz3_refault_until_ms = now + HZ3_REFAULT_WINDOW_MS;
+  hz_stat_add(HZ_STAT_BUDGET_DECOMMITS, 1);
+}
 #endif
 
 static void hz3_purge_over_budget_locked(void) {
@@ -323,7 +363,7 @@ static void hz3_purge_over_budget_locked(void) {
   if (hz3_dirty_units_total <= limit) return;
   while (hz3_dirty_units_total > limit / 2 && hz3_empty_head != NULL) hz3_segment_unmap_locked(hz3_empty_head);
 #if HZ3_BUDGET_PARTIAL
-  if (hz3_dirty_units_total > limit / 2) hz3_decommit_oldest_locked(hz3_dirty_units_total - limit / 2);
+  hz3_purge_partial_locked(limit);
 #endif
 }
 
@@ -370,6 +410,9 @@ hz3_span *hz3_span_alloc(unsigned cls, uint32_t owner) {
   hz3_empty_remove(seg);
   seg->free_units &= ~run;
   hz3_dirty_units_total -= (uint64_t)__builtin_popcountll(seg->dirty_units & run);
+#if HZ3_BUDGET_PARTIAL
+  if (hz3_refault_watch != 0) hz3_refault_count_locked((uint64_t)__builtin_popcountll(run & ~seg->dirty_units));
+#endif
   seg->dirty_units &= ~run;
   if (seg->free_units == 0) hz3_seg_list_remove(seg);
   hz3_maybe_purge_locked();

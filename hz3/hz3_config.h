@@ -68,6 +68,8 @@
 #ifndef HZ3_BUDGET_PARTIAL
 #define HZ3_BUDGET_PARTIAL  1
 #endif
+#define HZ3_REFAULT_WINDOW_MS 1000
+#define HZ3_PARTIAL_SCALE_MAX 64
 
 #define HZ3_OUTBOX_LANES    8                    /* remote-free lanes per thread, hashed by owner */
 #ifndef HZ3_REMOTE_BATCH
