@@ -317,27 +317,33 @@ static void hz3_decommit_oldest_locked(uint64_t now, uint64_t want) {
   }
 }
 
-/* A partial decommit that the program undoes at once (it takes that many
- * clean units again within HZ3_REFAULT_WINDOW_MS: span churn, such as a
- * remote-free ring draining and refilling) only buys page faults; a program
- * that has shrunk takes nothing back. So each such refault doubles the
- * budget the partial decommit works against (up to HZ3_PARTIAL_SCALE_MAX
- * times HZ_DIRTY_MAX_MB's budget), and a pass not undone halves it again. */
+/* A partial decommit that the program undoes at once (it takes a quarter
+ * as many clean units again within HZ3_REFAULT_WINDOW_MS: span churn, such
+ * as a remote-free ring draining and refilling) only buys page faults; a
+ * program that has shrunk takes nothing back. So each such refault
+ * quadruples the budget the partial decommit works against (up to
+ * HZ3_PARTIAL_SCALE_MAX times the dirty budget), and a pass not undone at
+ * least HZ3_PARTIAL_DECAY_MS after the last refault halves it again.
+ * Doubling and halving at every pass cost cross128_r90 (16 threads) 10-25 %
+ * more page faults than no partial decommit; see docs/hz3.md. */
 static uint64_t hz3_partial_scale = 1;
 static uint64_t hz3_refault_watch;     /* units the last pass decommitted; 0: not watching */
 static uint64_t hz3_refault_units;     /* clean units taken by spans since then */
 static uint64_t hz3_refault_until_ms;
+static uint64_t hz3_refault_last_ms;
 static bool hz3_refaulted;             /* the last pass was undone */
 
 static void hz3_refault_count_locked(uint64_t clean) {
-  if (hz_os_now_ms() > hz3_refault_until_ms) {
+  uint64_t now = hz_os_now_ms();
+  if (now > hz3_refault_until_ms) {
     hz3_refault_watch = 0;
     return;
   }
   hz3_refault_units += clean;
-  if (hz3_refault_units * 2 < hz3_refault_watch) return;
-  if (hz3_partial_scale < HZ3_PARTIAL_SCALE_MAX) hz3_partial_scale *= 2;
+  if (hz3_refault_units * 4 < hz3_refault_watch) return;
+  hz3_partial_scale = hz3_partial_scale * 4 < HZ3_PARTIAL_SCALE_MAX ? hz3_partial_scale * 4 : HZ3_PARTIAL_SCALE_MAX;
   hz3_refaulted = true;
+  hz3_refault_last_ms = now;
   hz3_refault_watch = 0;
 }
 
@@ -345,7 +351,7 @@ static void hz3_purge_partial_locked(uint64_t limit) {
   uint64_t budget = limit * hz3_partial_scale;
   if (hz3_dirty_units_total <= budget) return;
   uint64_t now = hz_os_now_ms(), before = hz3_dirty_units_total;
-  if (!hz3_refaulted && hz3_partial_scale > 1) {
+  if (!hz3_refaulted && hz3_partial_scale > 1 && now - hz3_refault_last_ms >= HZ3_PARTIAL_DECAY_MS) {
     hz3_partial_scale /= 2;
     budget /= 2;
   }

@@ -70,6 +70,7 @@
 #endif
 #define HZ3_REFAULT_WINDOW_MS 1000
 #define HZ3_PARTIAL_SCALE_MAX 64
+#define HZ3_PARTIAL_DECAY_MS  5000
 
 #define HZ3_OUTBOX_LANES    8                    /* remote-free lanes per thread, hashed by owner */
 #ifndef HZ3_REMOTE_BATCH
