@@ -1,6 +1,7 @@
 /* hz3 arena: slots, segments, spans and the page-tag table. */
 #include "hz3_arena.h"
 #include "hz3_classes.h"
+#include "hz_budget.h"
 #include "hz_options.h"
 #include "hz_os.h"
 #include "hz_stats.h"
@@ -207,14 +208,6 @@ static int hz3_find_bit_run(uint64_t mask, unsigned count) {
 
 /* ---- purge ---- */
 
-#if HZ3_BUDGET_PARTIAL
-#define HZ3_AGE_BUCKETS 24  /* log2 of milliseconds since a segment's last free: up to ~2 h */
-static unsigned hz3_age_bucket(uint64_t now, const hz3_segment *seg) {
-  uint64_t age = now > seg->dirty_since_ms ? now - seg->dirty_since_ms : 0;
-  unsigned b = age ? 64u - (unsigned)__builtin_clzll(age) : 0;
-  return b < HZ3_AGE_BUCKETS ? b : HZ3_AGE_BUCKETS - 1;
-}
-#endif
 
 static size_t hz3_segment_decommit_locked(hz3_segment *seg) {
   size_t released = 0;
@@ -281,89 +274,42 @@ static void hz3_maybe_purge_locked(void) {
   if (now - hz3_purge_last_ms >= interval) hz3_purge_locked(now, false);
 }
 
+#if HZ3_BUDGET_PARTIAL
+static hz_refault hz3_refault;
+
+/* The second stage of the budget (common/hz_budget.h): free units of partly
+ * used segments, least recently freed first. */
+static void hz3_purge_partial_locked(uint64_t limit) {
+  uint64_t now = hz_os_now_ms();
+  uint64_t want = hz_refault_pass_begin(&hz3_refault, limit, hz3_dirty_units_total, now);
+  if (want == 0) return;
+  uint64_t units[HZ_AGE_BUCKETS] = {0}, before = hz3_dirty_units_total, from_cut;
+  unsigned cut;
+  for (hz3_segment *seg = hz3_seg_free_list; seg != NULL; seg = seg->next)
+    if (seg->dirty_units)
+      units[hz_age_bucket(now, seg->dirty_since_ms)] += (uint64_t)__builtin_popcountll(seg->dirty_units);
+  hz_age_cut(units, want, &cut, &from_cut);
+  for (hz3_segment *seg = hz3_seg_free_list; seg != NULL; seg = seg->next) {
+    if (seg->dirty_units &&
+        hz_age_take(hz_age_bucket(now, seg->dirty_since_ms), (uint64_t)__builtin_popcountll(seg->dirty_units),
+                    cut, &from_cut))
+      hz3_segment_decommit_locked(seg);
+  }
+  hz_refault_pass_end(&hz3_refault, before - hz3_dirty_units_total, now);
+  hz_stat_add(HZ_STAT_BUDGET_DECOMMITS, 1);
+}
+#endif
+
 /* Over the dirty budget, wholly free segments are unmapped at once, least
  * recently emptied first (a list kept in that order, so each is O(1) under
  * the arena lock: a scan of every segment for the oldest cost 16 threads
  * churning 128 KiB blocks 3x their run time), down to half the budget. A
  * program that frees most of its memory in one phase empties whole segments
  * and gets them back without waiting for a later allocator call to notice the
- * purge delay. Partly used segments are left to the delay: under span churn
- * their free units are reused within moments, and decommitting them doubled
- * the CPU time of the remote-free lanes (page faults on reuse; docs/hz3.md).
- * The budget: hz_dirty_budget_units (common/hz_options.h). */
-#if HZ3_BUDGET_PARTIAL
-/* Decommits about `want` dirty units of partly used segments, those whose
- * last free is oldest first: one pass sorts the dirty units into log2 age
- * buckets, a second decommits from the oldest bucket down. */
-static void hz3_decommit_oldest_locked(uint64_t now, uint64_t want) {
-  uint64_t units[HZ3_AGE_BUCKETS] = {0};
-  for (hz3_segment *seg = hz3_seg_free_list; seg != NULL; seg = seg->next)
-    if (seg->dirty_units) units[hz3_age_bucket(now, seg)] += (uint64_t)__builtin_popcountll(seg->dirty_units);
-  unsigned cut = HZ3_AGE_BUCKETS;
-  uint64_t older = 0;  /* dirty units in buckets above `cut` */
-  while (cut > 0 && older < want) older += units[--cut];
-  if (older > want) older -= units[cut];
-  uint64_t from_cut = want > older ? want - older : 0;
-  for (hz3_segment *seg = hz3_seg_free_list; seg != NULL; seg = seg->next) {
-    if (!seg->dirty_units) continue;
-    unsigned b = hz3_age_bucket(now, seg);
-    if (b < cut) continue;
-    if (b == cut) {
-      if (from_cut == 0) continue;
-      uint64_t n = (uint64_t)__builtin_popcountll(seg->dirty_units);
-      from_cut = n < from_cut ? from_cut - n : 0;
-    }
-    hz3_segment_decommit_locked(seg);
-  }
-}
-
-/* A partial decommit that the program undoes at once (it takes a quarter
- * as many clean units again within HZ3_REFAULT_WINDOW_MS: span churn, such
- * as a remote-free ring draining and refilling) only buys page faults; a
- * program that has shrunk takes nothing back. So each such refault
- * quadruples the budget the partial decommit works against (up to
- * HZ3_PARTIAL_SCALE_MAX times the dirty budget), and a pass not undone at
- * least HZ3_PARTIAL_DECAY_MS after the last refault halves it again.
- * Doubling and halving at every pass cost cross128_r90 (16 threads) 10-25 %
- * more page faults than no partial decommit; see docs/hz3.md. */
-static uint64_t hz3_partial_scale = 1;
-static uint64_t hz3_refault_watch;     /* units the last pass decommitted; 0: not watching */
-static uint64_t hz3_refault_units;     /* clean units taken by spans since then */
-static uint64_t hz3_refault_until_ms;
-static uint64_t hz3_refault_last_ms;
-static bool hz3_refaulted;             /* the last pass was undone */
-
-static void hz3_refault_count_locked(uint64_t clean) {
-  uint64_t now = hz_os_now_ms();
-  if (now > hz3_refault_until_ms) {
-    hz3_refault_watch = 0;
-    return;
-  }
-  hz3_refault_units += clean;
-  if (hz3_refault_units * 4 < hz3_refault_watch) return;
-  hz3_partial_scale = hz3_partial_scale * 4 < HZ3_PARTIAL_SCALE_MAX ? hz3_partial_scale * 4 : HZ3_PARTIAL_SCALE_MAX;
-  hz3_refaulted = true;
-  hz3_refault_last_ms = now;
-  hz3_refault_watch = 0;
-}
-
-static void hz3_purge_partial_locked(uint64_t limit) {
-  uint64_t budget = limit * hz3_partial_scale;
-  if (hz3_dirty_units_total <= budget) return;
-  uint64_t now = hz_os_now_ms(), before = hz3_dirty_units_total;
-  if (!hz3_refaulted && hz3_partial_scale > 1 && now - hz3_refault_last_ms >= HZ3_PARTIAL_DECAY_MS) {
-    hz3_partial_scale /= 2;
-    budget /= 2;
-  }
-  hz3_refaulted = false;
-  hz3_decommit_oldest_locked(now, hz3_dirty_units_total - budget / 2);
-  hz3_refault_watch = before - hz3_dirty_units_total;
-  hz3_refault_units = 0;
-  hz3_refault_until_ms = now + HZ3_REFAULT_WINDOW_MS;
-  hz_stat_add(HZ_STAT_BUDGET_DECOMMITS, 1);
-}
-#endif
-
+ * purge delay. The budget: hz_dirty_budget_units (common/hz_options.h).
+ * Partly used segments come second (HZ3_BUDGET_PARTIAL): decommitting them
+ * whenever over budget doubled the CPU time of the remote-free lanes (page
+ * faults on reuse; docs/hz3.md), hence the back-off of hz_budget.h. */
 static void hz3_purge_over_budget_locked(void) {
   uint64_t limit = hz_dirty_budget_units(hz3_span_units_total, HZ3_UNIT_SHIFT);
   if (hz3_dirty_units_total <= limit) return;
@@ -417,7 +363,8 @@ hz3_span *hz3_span_alloc(unsigned cls, uint32_t owner) {
   seg->free_units &= ~run;
   hz3_dirty_units_total -= (uint64_t)__builtin_popcountll(seg->dirty_units & run);
 #if HZ3_BUDGET_PARTIAL
-  if (hz3_refault_watch != 0) hz3_refault_count_locked((uint64_t)__builtin_popcountll(run & ~seg->dirty_units));
+  if (hz3_refault.watch != 0)
+    hz_refault_take(&hz3_refault, (uint64_t)__builtin_popcountll(run & ~seg->dirty_units), hz_os_now_ms());
 #endif
   seg->dirty_units &= ~run;
   if (seg->free_units == 0) hz3_seg_list_remove(seg);

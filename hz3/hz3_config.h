@@ -63,14 +63,12 @@
 
 /* 1: over the dirty budget (HZ_DIRTY_MAX_MB) with no wholly free segment
  * left to unmap, free units of partly used segments are decommitted too,
- * least recently freed first, down to half the budget (docs/hz3.md, RSS
+ * least recently freed first, down to half the budget, backing off when the
+ * program takes them back at once (common/hz_budget.h; docs/hz3.md, RSS
  * policy). 0: only wholly free segments go back before the purge delay. */
 #ifndef HZ3_BUDGET_PARTIAL
 #define HZ3_BUDGET_PARTIAL  1
 #endif
-#define HZ3_REFAULT_WINDOW_MS 1000
-#define HZ3_PARTIAL_SCALE_MAX 64
-#define HZ3_PARTIAL_DECAY_MS  5000
 
 #define HZ3_OUTBOX_LANES    8                    /* remote-free lanes per thread, hashed by owner */
 #ifndef HZ3_REMOTE_BATCH
