@@ -104,6 +104,13 @@
                                                    under HZ4_EXIT_PURGE_LAST; the rest is
                                                    decommitted when it is parked or reclaimed */
 #endif
+#ifndef HZ4_BUDGET_PARTIAL
+#define HZ4_BUDGET_PARTIAL   1   /* 1: a heap whose free slices pass the dirty budget (HZ_DIRTY_MAX_MB,
+                                    or half the slices its pages hold) decommits those of its partly
+                                    used segments, least recently freed first, down to half the
+                                    budget, backing off when they are taken back at once
+                                    (common/hz_budget.h); 0: only the delayed purge returns them */
+#endif
 #ifndef HZ4_CHAIN_RAISES_LIMIT
 #define HZ4_CHAIN_RAISES_LIMIT 1 /* 1: collected remote frees raise their bin's limit until the
                                     bin runs dry (0: the next local free trims it) */

@@ -22,6 +22,15 @@ static int hz4_find_run(uint64_t mask, unsigned count, unsigned align) {
   return run ? __builtin_ctzll(run) : -1;
 }
 
+static inline uint64_t hz4_popcount(uint64_t bits) { return (uint64_t)__builtin_popcountll(bits); }
+
+/* Every decommit of a heap's segment goes through here, to keep the heap's
+ * dirty count (the budget's measure) exact. */
+static void hz4_seg_decommit(hz4_heap *heap, hz4_segment *seg) {
+  heap->dirty_count -= hz4_popcount(seg->dirty_slices);
+  hz4_segment_decommit(seg);
+}
+
 /* ---- the heap's segment list: segments with at least one free slice ---- */
 
 static void hz4_segs_add(hz4_heap *heap, hz4_segment *seg) {
@@ -56,6 +65,32 @@ static void hz4_partial_remove(hz4_heap *heap, hz4_page *page) {
   page->next = page->prev = NULL;
 }
 
+#if HZ4_BUDGET_PARTIAL
+/* The dirty budget's second stage (common/hz_budget.h), per heap: the pool
+ * bounds empty segments (hz4_segment_release), this bounds the free slices
+ * of segments that still hold pages, which otherwise wait for a purge that
+ * runs only from this heap's page slow paths. */
+static void hz4_heap_over_budget(hz4_heap *heap) {
+  uint64_t limit = hz_dirty_budget_units(heap->slices_used, HZ4_SLICE_SHIFT);
+  if (heap->dirty_count <= limit) return;
+  uint64_t now = hz_os_now_ms();
+  uint64_t want = hz_refault_pass_begin(&heap->refault, limit, heap->dirty_count, now);
+  if (want == 0) return;
+  uint64_t units[HZ_AGE_BUCKETS] = {0}, before = heap->dirty_count, from_cut;
+  unsigned cut;
+  for (hz4_segment *seg = heap->segs; seg != NULL; seg = seg->next)
+    if (seg->dirty_slices) units[hz_age_bucket(now, seg->dirty_since_ms)] += hz4_popcount(seg->dirty_slices);
+  hz_age_cut(units, want, &cut, &from_cut);
+  for (hz4_segment *seg = heap->segs; seg != NULL; seg = seg->next) {
+    if (seg->dirty_slices &&
+        hz_age_take(hz_age_bucket(now, seg->dirty_since_ms), hz4_popcount(seg->dirty_slices), cut, &from_cut))
+      hz4_seg_decommit(heap, seg);
+  }
+  hz_refault_pass_end(&heap->refault, before - heap->dirty_count, now);
+  hz_stat_add(HZ_STAT_BUDGET_DECOMMITS, 1);
+}
+#endif
+
 /* ---- pages ---- */
 
 hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned align_slices) {
@@ -73,12 +108,18 @@ hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned
     seg = hz4_segment_acquire(heap);
     if (seg == NULL) return NULL;
     hz4_segs_add(heap, seg);
+    heap->dirty_count += hz4_popcount(seg->dirty_slices);
     first = hz4_find_run(seg->free_slices & seg->dirty_slices, slices, align_slices);
     if (first < 0) first = hz4_find_run(seg->free_slices, slices, align_slices);
     if (first < 0) return NULL;  /* cannot happen for slices <= 32, align <= 32 */
   }
   uint64_t run = hz4_run_mask((unsigned)first, slices);
   bool zero = (seg->zero_slices & run) == run;
+  heap->slices_used += slices;
+  heap->dirty_count -= hz4_popcount(seg->dirty_slices & run);
+#if HZ4_BUDGET_PARTIAL
+  if (heap->refault.watch != 0) hz_refault_take(&heap->refault, hz4_popcount(run & ~seg->dirty_slices), hz_os_now_ms());
+#endif
   seg->free_slices &= ~run;
   seg->dirty_slices &= ~run;
   seg->zero_slices &= ~run;
@@ -120,10 +161,12 @@ void hz4_page_release(hz4_heap *heap, hz4_page *page) {
   uint64_t run = hz4_run_mask(first, slices);
   if (seg->free_slices == 0) hz4_segs_add(heap, seg);
   seg->free_slices |= run;
+  heap->slices_used -= slices;
   uint64_t now = hz_os_now_ms();
   if (hz_options.purge_delay_ms == 0) {  /* (a draining heap decommits in its final pass) */
     hz_os_decommit((char *)seg + ((size_t)first << HZ4_SLICE_SHIFT), (size_t)slices << HZ4_SLICE_SHIFT);
   } else {
+    heap->dirty_count += hz4_popcount(run & ~seg->dirty_slices);
     seg->dirty_slices |= run;
     seg->dirty_since_ms = now;
   }
@@ -132,9 +175,13 @@ void hz4_page_release(hz4_heap *heap, hz4_page *page) {
   if (seg->free_slices == HZ4_SEG_EMPTY && !heap->draining &&
       (heap->segs != seg || seg->next != NULL)) {
     hz4_segs_remove(heap, seg);
+    heap->dirty_count -= hz4_popcount(seg->dirty_slices);
     hz4_segment_release(seg);
   }
   hz4_heap_purge(heap);
+#if HZ4_BUDGET_PARTIAL
+  hz4_heap_over_budget(heap);
+#endif
 }
 
 void hz4_page_put(hz4_heap *heap, hz4_page *page, void *p) {
@@ -192,6 +239,8 @@ bool hz4_block_resize(hz4_heap *heap, void *p, size_t size) {
     for (unsigned i = first + want; i < first + old; i++) seg->tags[i] = 0;
     if (seg->free_slices == 0) hz4_segs_add(heap, seg);
     seg->free_slices |= run;
+    heap->slices_used -= old - want;
+    heap->dirty_count += hz4_popcount(run & ~seg->dirty_slices);
     seg->dirty_slices |= run;
     seg->dirty_since_ms = hz_os_now_ms();
   } else {           /* grow into free slices right behind the block */
@@ -199,6 +248,8 @@ bool hz4_block_resize(hz4_heap *heap, void *p, size_t size) {
     uint64_t run = hz4_run_mask(first + old, want - old);
     if ((seg->free_slices & run) != run) return false;
     seg->free_slices &= ~run;
+    heap->slices_used += want - old;
+    heap->dirty_count -= hz4_popcount(seg->dirty_slices & run);
     seg->dirty_slices &= ~run;
     seg->zero_slices &= ~run;
     uint32_t tag = seg->tags[first];
@@ -286,9 +337,10 @@ void hz4_heap_release_empty(hz4_heap *heap, bool decommit) {
   hz4_segment *seg = heap->segs;
   while (seg != NULL) {
     hz4_segment *next = seg->next;
-    if (decommit && seg->dirty_slices != 0) hz4_segment_decommit(seg);
+    if (decommit && seg->dirty_slices != 0) hz4_seg_decommit(heap, seg);
     if (seg->free_slices == HZ4_SEG_EMPTY) {
       hz4_segs_remove(heap, seg);
+      heap->dirty_count -= hz4_popcount(seg->dirty_slices);
       hz4_segment_release(seg);
     }
     seg = next;
@@ -304,7 +356,7 @@ void hz4_heap_purge(hz4_heap *heap) {
   if (HZ4_ADAPTIVE_CACHE) hz4_bins_decay(heap);
   for (hz4_segment *seg = heap->segs; seg != NULL; seg = seg->next) {
     if (seg->dirty_slices != 0 && now - seg->dirty_since_ms >= (uint64_t)delay)
-      hz4_segment_decommit(seg);
+      hz4_seg_decommit(heap, seg);
   }
   hz4_pool_purge(false);
 }
@@ -315,6 +367,6 @@ void hz4_heap_decommit_beyond(hz4_heap *heap, size_t keep) {
     if (seg->dirty_slices == 0) continue;
     size_t bytes = (size_t)__builtin_popcountll(seg->dirty_slices) << HZ4_SLICE_SHIFT;
     if (kept + bytes <= keep) kept += bytes;
-    else hz4_segment_decommit(seg);
+    else hz4_seg_decommit(heap, seg);
   }
 }
