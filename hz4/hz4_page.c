@@ -70,13 +70,42 @@ static void hz4_partial_remove(hz4_heap *heap, hz4_page *page) {
  * bounds empty segments (hz4_segment_release), this bounds the free slices
  * of segments that still hold pages, which otherwise wait for a purge that
  * runs only from this heap's page slow paths. */
+static inline uint64_t hz4_heap_dirty(const hz4_heap *heap) {
+  return heap->dirty_count + (heap->loose_bytes >> HZ4_SLICE_SHIFT);
+}
+
+/* All of a loose object but its first OS page (the link and the mark). */
+static void hz4_loose_return(hz4_heap *heap, hz4_page *page, void *p) {
+  size_t os_page = hz_os_page_size();
+  uintptr_t lo = ((uintptr_t)p + os_page) & ~(uintptr_t)(os_page - 1);
+  uintptr_t hi = ((uintptr_t)p + page->size) & ~(uintptr_t)(os_page - 1);
+  if (hi > lo) hz_os_decommit((void *)lo, hi - lo);
+  ((uintptr_t *)p)[1] = HZ4_LOOSE_RETURNED;
+  page->loose--;
+  heap->loose_bytes -= page->size;
+}
+
+/* Loose objects (HZ4_LOOSE_MIN_SIZE) of the heap's live pages, until about
+ * `want` slices' worth are returned. */
+static void hz4_heap_return_loose(hz4_heap *heap, uint64_t want) {
+  uint64_t goal = heap->loose_bytes > (want << HZ4_SLICE_SHIFT) ? heap->loose_bytes - (want << HZ4_SLICE_SHIFT) : 0;
+  for (unsigned cls = HZ4_CLASS_COUNT; cls-- > 0 && heap->loose_bytes > goal;) {
+    if (hz4_classes[cls].size < HZ4_LOOSE_MIN_SIZE) break;
+    for (hz4_page *page = heap->partial[cls]; page != NULL && heap->loose_bytes > goal; page = page->next) {
+      for (void *p = page->free; p != NULL && page->loose != 0; p = *(void **)p)
+        if (((uintptr_t *)p)[1] == HZ4_LOOSE_RESIDENT) hz4_loose_return(heap, page, p);
+    }
+  }
+}
+
 static void hz4_heap_over_budget(hz4_heap *heap) {
   uint64_t limit = hz_dirty_budget_units(heap->slices_used, HZ4_SLICE_SHIFT);
-  if (heap->dirty_count <= limit) return;
+  uint64_t dirty = hz4_heap_dirty(heap);
+  if (dirty <= limit) return;
   uint64_t now = hz_os_now_ms();
-  uint64_t want = hz_refault_pass_begin(&heap->refault, limit, heap->dirty_count, now);
+  uint64_t want = hz_refault_pass_begin(&heap->refault, limit, dirty, now);
   if (want == 0) return;
-  uint64_t units[HZ_AGE_BUCKETS] = {0}, before = heap->dirty_count, from_cut;
+  uint64_t units[HZ_AGE_BUCKETS] = {0}, before = dirty, from_cut;
   unsigned cut;
   for (hz4_segment *seg = heap->segs; seg != NULL; seg = seg->next)
     if (seg->dirty_slices) units[hz_age_bucket(now, seg->dirty_since_ms)] += hz4_popcount(seg->dirty_slices);
@@ -86,7 +115,9 @@ static void hz4_heap_over_budget(hz4_heap *heap) {
         hz_age_take(hz_age_bucket(now, seg->dirty_since_ms), hz4_popcount(seg->dirty_slices), cut, &from_cut))
       hz4_seg_decommit(heap, seg);
   }
-  hz_refault_pass_end(&heap->refault, before - heap->dirty_count, now);
+  uint64_t done = before - hz4_heap_dirty(heap);
+  if (done < want) hz4_heap_return_loose(heap, want - done);
+  hz_refault_pass_end(&heap->refault, before - hz4_heap_dirty(heap), now);
   hz_stat_add(HZ_STAT_BUDGET_DECOMMITS, 1);
 }
 #endif
@@ -133,6 +164,7 @@ hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned
   page->cls = (uint8_t)cls;
   page->slices = (uint8_t)slices;
   page->in_partial = 0;
+  page->loose = 0;
   page->zero = zero;
   if (cls == HZ4_CLS_BLOCK) {
     page->size = (uint32_t)(slices * HZ4_SLICE_SIZE);
@@ -155,6 +187,8 @@ void hz4_page_release(hz4_heap *heap, hz4_page *page) {
   hz4_segment *seg = hz4_segment_of(page);
   unsigned first = (unsigned)(page - seg->pages), slices = page->slices;
   for (unsigned i = 0; i < slices; i++) seg->tags[first + i] = 0;
+  heap->loose_bytes -= (uint64_t)page->loose * page->size;
+  page->loose = 0;
   page->slices = 0;
   page->used = 0;
   page->free = NULL;
@@ -194,12 +228,25 @@ void hz4_page_put(hz4_heap *heap, hz4_page *page, void *p) {
   *(void **)p = page->free;
   page->free = p;
   page->used--;
+#if HZ4_BUDGET_PARTIAL
+  bool loose = page->size >= HZ4_LOOSE_MIN_SIZE && page->cls != HZ4_CLS_BLOCK;
+  if (loose) {
+    ((uintptr_t *)p)[1] = HZ4_LOOSE_RESIDENT;
+    page->loose++;
+    heap->loose_bytes += page->size;
+  }
+#endif
   if (!page->in_partial) hz4_partial_push(heap, page);
   if (page->used == 0 &&
       (!HZ4_SPARE_PAGE || heap->partial[page->cls] != page || page->next != NULL)) {
     hz4_partial_remove(heap, page);
     hz4_page_release(heap, page);
   }
+#if HZ4_BUDGET_PARTIAL
+  else if (loose) {
+    hz4_heap_over_budget(heap);
+  }
+#endif
 }
 
 static _Atomic uint64_t hz4_block_live;
@@ -273,6 +320,8 @@ uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool new_pag
   uint32_t got = 0;
   void *head = NULL, *tail = NULL;
   hz4_page *page = heap->partial[cls];
+  bool loose = HZ4_BUDGET_PARTIAL && info->size >= HZ4_LOOSE_MIN_SIZE;
+  uint64_t returned = 0;  /* bytes of decommitted loose objects taken again */
   /* Every listed page yields at least one object, so this walk is as long
    * as the number of objects taken. */
   while (got < want) {
@@ -294,6 +343,16 @@ uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool new_pag
         break;
       }
       page->free = *(void **)p;
+      if (loose) {
+        uintptr_t mark = ((uintptr_t *)p)[1];
+        if (mark == HZ4_LOOSE_RETURNED) {
+          returned += info->size;
+        } else if (mark == HZ4_LOOSE_RESIDENT && page->loose != 0) {
+          page->loose--;
+          heap->loose_bytes -= info->size;
+        }
+        ((uintptr_t *)p)[1] = 0;
+      }
       if (tail) *(void **)tail = p;
       else head = p;
       tail = p;
@@ -317,6 +376,10 @@ uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool new_pag
     page = next;
   }
   if (tail) *(void **)tail = NULL;
+#if HZ4_BUDGET_PARTIAL
+  if (returned != 0 && heap->refault.watch != 0)
+    hz_refault_take(&heap->refault, returned >> HZ4_SLICE_SHIFT, hz_os_now_ms());
+#endif
   *head_out = head;
   *tail_out = tail;
   return got;
