@@ -70,6 +70,17 @@
 #define HZ3_BUDGET_PARTIAL  1
 #endif
 
+/* With HZ3_BUDGET_PARTIAL: free objects of classes this large that sit in a
+ * heap's live spans count against a budget of HZ_DIRTY_MAX_MB per heap; over
+ * it, the heap decommits their interior (all but the first OS page: link,
+ * free key and mark), with the back-off of hz_budget.h. A span of 1..8 such
+ * objects is pinned by any one of them (bench_release order 1). */
+#ifndef HZ3_LOOSE_MIN_SIZE
+#define HZ3_LOOSE_MIN_SIZE  ((size_t)64 << 10)
+#endif
+#define HZ3_LOOSE_RESIDENT  ((uintptr_t)0x6c6f6f7365526573ull)  /* word 2 of a loose free object */
+#define HZ3_LOOSE_RETURNED  ((uintptr_t)0x6c6f6f736552746eull)  /* ... whose interior was decommitted */
+
 #define HZ3_OUTBOX_LANES    8                    /* remote-free lanes per thread, hashed by owner */
 #ifndef HZ3_REMOTE_BATCH
 #define HZ3_REMOTE_BATCH    64                   /* objects per lane before one atomic push (at most 255) */

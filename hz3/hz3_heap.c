@@ -102,17 +102,62 @@ static void hz3_partial_remove(hz3_heap *heap, hz3_span *span) {
   span->next = span->prev = NULL;
 }
 
+static void hz3_span_drop(hz3_heap *heap, hz3_span *span) {
+  hz3_partial_remove(heap, span);
+  heap->loose_bytes -= (uint64_t)span->loose * hz3_classes[span->cls].size;
+  span->loose = 0;
+  hz3_span_release(span);
+}
+
+#if HZ3_BUDGET_PARTIAL
+/* Over HZ_DIRTY_MAX_MB of loose objects (HZ3_LOOSE_MIN_SIZE) in this heap's
+ * live spans, their interiors go back to the OS, largest classes first. */
+static void hz3_loose_budget(hz3_heap *heap) {
+  uint64_t limit = hz_dirty_budget_units(0, HZ3_UNIT_SHIFT), loose = heap->loose_bytes >> HZ3_UNIT_SHIFT;
+  if (loose <= limit) return;
+  uint64_t now = hz_os_now_ms(), before = heap->loose_bytes;
+  uint64_t want = hz_refault_pass_begin(&heap->refault, limit, loose, now) << HZ3_UNIT_SHIFT;
+  uint64_t goal = before > want ? before - want : 0;
+  size_t os_page = hz_os_page_size();
+  for (unsigned cls = HZ3_CLASS_COUNT; cls-- > 0 && heap->loose_bytes > goal;) {
+    size_t size = hz3_classes[cls].size;
+    if (size < HZ3_LOOSE_MIN_SIZE) break;
+    for (hz3_span *span = heap->partial[cls]; span != NULL && heap->loose_bytes > goal; span = span->next) {
+      for (uintptr_t *p = span->free; p != NULL && span->loose != 0; p = *(void **)p) {
+        if (p[2] != HZ3_LOOSE_RESIDENT) continue;
+        uintptr_t lo = ((uintptr_t)p + os_page) & ~(uintptr_t)(os_page - 1);
+        uintptr_t hi = ((uintptr_t)p + size) & ~(uintptr_t)(os_page - 1);
+        if (hi > lo) hz_os_decommit((void *)lo, hi - lo);
+        p[2] = HZ3_LOOSE_RETURNED;
+        span->loose--;
+        heap->loose_bytes -= size;
+      }
+    }
+  }
+  hz_refault_pass_end(&heap->refault, (before - heap->loose_bytes) >> HZ3_UNIT_SHIFT, now);
+  hz_stat_add(HZ_STAT_BUDGET_DECOMMITS, 1);
+}
+#endif
+
 /* One object comes home to its span. An empty span is released unless it is
  * the heap's only span of that class (a spare against alloc/free ping-pong). */
 static void hz3_span_put(hz3_heap *heap, hz3_span *span, void *p) {
   *(void **)p = span->free;
   span->free = p;
   span->used--;
-  if (!span->in_partial) hz3_partial_push(heap, span);
-  if (span->used == 0 && (heap->partial[span->cls] != span || span->next != NULL)) {
-    hz3_partial_remove(heap, span);
-    hz3_span_release(span);
+#if HZ3_BUDGET_PARTIAL
+  bool loose = hz3_classes[span->cls].size >= HZ3_LOOSE_MIN_SIZE;
+  if (loose) {
+    ((uintptr_t *)p)[2] = HZ3_LOOSE_RESIDENT;
+    span->loose++;
+    heap->loose_bytes += hz3_classes[span->cls].size;
   }
+#endif
+  if (!span->in_partial) hz3_partial_push(heap, span);
+  if (span->used == 0 && (heap->partial[span->cls] != span || span->next != NULL)) hz3_span_drop(heap, span);
+#if HZ3_BUDGET_PARTIAL
+  else if (loose) hz3_loose_budget(heap);
+#endif
 }
 
 static void hz3_release_empty_spans(hz3_heap *heap) {
@@ -120,10 +165,7 @@ static void hz3_release_empty_spans(hz3_heap *heap) {
     hz3_span *span = heap->partial[cls];
     while (span != NULL) {
       hz3_span *next = span->next;
-      if (span->used == 0) {
-        hz3_partial_remove(heap, span);
-        hz3_span_release(span);
-      }
+      if (span->used == 0) hz3_span_drop(heap, span);
       span = next;
     }
   }
@@ -438,6 +480,8 @@ static void *hz3_refill(hz3_heap *heap, unsigned cls) {
   void **tail = &head;
   hz3_span *span = heap->partial[cls];
   bool reclaimed = false;
+  bool loose = HZ3_BUDGET_PARTIAL && info->size >= HZ3_LOOSE_MIN_SIZE;
+  uint64_t returned = 0;  /* bytes of decommitted loose objects taken again */
   while (got < want) {
     if (span == NULL) {
       span = hz3_span_alloc(cls, heap->slot);
@@ -454,6 +498,16 @@ static void *hz3_refill(hz3_heap *heap, unsigned cls) {
     while (got < want && span->free != NULL) {
       void *p = span->free;
       span->free = *(void **)p;
+      if (loose) {
+        uintptr_t *w = p;
+        if (w[2] == HZ3_LOOSE_RETURNED) {
+          returned += info->size;
+        } else if (w[2] == HZ3_LOOSE_RESIDENT && span->loose != 0) {
+          span->loose--;
+          heap->loose_bytes -= info->size;
+        }
+        w[2] = 0;
+      }
       *tail = p;
       tail = (void **)p;
       span->used++;
@@ -474,6 +528,10 @@ static void *hz3_refill(hz3_heap *heap, unsigned cls) {
       span = heap->partial[cls];
     }
   }
+#if HZ3_BUDGET_PARTIAL
+  if (returned != 0 && heap->refault.watch != 0)
+    hz_refault_take(&heap->refault, returned >> HZ3_UNIT_SHIFT, hz_os_now_ms());
+#endif
   if (got == 0) return NULL;
   *tail = NULL;
   bin->head = head;
