@@ -280,6 +280,7 @@ static hz_refault hz3_refault;
 /* The second stage of the budget (common/hz_budget.h): free units of partly
  * used segments, least recently freed first. */
 static void hz3_purge_partial_locked(uint64_t limit) {
+  if (hz3_dirty_units_total <= hz_refault_budget(&hz3_refault, limit)) return;
   uint64_t now = hz_os_now_ms();
   uint64_t want = hz_refault_pass_begin(&hz3_refault, limit, hz3_dirty_units_total, now);
   if (want == 0) return;

@@ -70,11 +70,18 @@
 #define HZ3_BUDGET_PARTIAL  1
 #endif
 
-/* With HZ3_BUDGET_PARTIAL: free objects of classes this large that sit in a
+/* 1: free objects of classes of HZ3_LOOSE_MIN_SIZE or more that sit in a
  * heap's live spans count against a budget of HZ_DIRTY_MAX_MB per heap; over
  * it, the heap decommits their interior (all but the first OS page: link,
  * free key and mark), with the back-off of hz_budget.h. A span of 1..8 such
- * objects is pinned by any one of them (bench_release order 1). */
+ * objects is pinned by any one of them (bench_release order 1). Off: it took
+ * bench_release order 1 only from 212 to 195 MiB and cost cross128_r90
+ * (half its blocks are that large) +7 % instructions in refill and collect
+ * (docs/hz3.md, RSS policy). hz4, whose pages hold 4..16 such objects, has
+ * it on (HZ4_LOOSE_MIN_SIZE). */
+#ifndef HZ3_LOOSE_BUDGET
+#define HZ3_LOOSE_BUDGET    0
+#endif
 #ifndef HZ3_LOOSE_MIN_SIZE
 #define HZ3_LOOSE_MIN_SIZE  ((size_t)64 << 10)
 #endif

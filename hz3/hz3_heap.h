@@ -59,7 +59,7 @@ typedef struct hz3_heap {
   uint32_t gc_count[HZ3_CLASS_COUNT];
   uint8_t overflowed[HZ3_CLASS_COUNT];  /* cache overflowed since the class's last refill */
   struct hz3_heap *next_free;           /* on the parked-heap list */
-  uint64_t loose_bytes;                 /* resident free objects of large classes in live spans */
+  uint64_t loose_bytes;                 /* resident free objects of large classes in live spans (HZ3_LOOSE_BUDGET) */
   hz_refault refault;                   /* their budget's back-off (common/hz_budget.h) */
   int64_t published[HZ3_CLASS_COUNT];   /* live share last added to the peak gauges (HZ_STATS) */
   /* Written by other threads: keep it off the owner's cache lines. */

@@ -101,7 +101,7 @@ static void hz4_heap_return_loose(hz4_heap *heap, uint64_t want) {
 static void hz4_heap_over_budget(hz4_heap *heap) {
   uint64_t limit = hz_dirty_budget_units(heap->slices_used, HZ4_SLICE_SHIFT);
   uint64_t dirty = hz4_heap_dirty(heap);
-  if (dirty <= limit) return;
+  if (dirty <= hz_refault_budget(&heap->refault, limit)) return;
   uint64_t now = hz_os_now_ms();
   uint64_t want = hz_refault_pass_begin(&heap->refault, limit, dirty, now);
   if (want == 0) return;
@@ -218,6 +218,17 @@ void hz4_page_release(hz4_heap *heap, hz4_page *page) {
 #endif
 }
 
+#if HZ4_BUDGET_PARTIAL
+/* A loose object stays in its live page: mark it, count it, check the budget
+ * (out of line: the common page_put stays as short as before). */
+static hz_noinline void hz4_loose_put(hz4_heap *heap, hz4_page *page, void *p) {
+  ((uintptr_t *)p)[1] = HZ4_LOOSE_RESIDENT;
+  page->loose++;
+  heap->loose_bytes += page->size;
+  hz4_heap_over_budget(heap);
+}
+#endif
+
 void hz4_page_put(hz4_heap *heap, hz4_page *page, void *p) {
   /* Cheap guards against a double free reaching the page: a second copy of
    * the object must not make a page with live objects look empty. */
@@ -228,14 +239,6 @@ void hz4_page_put(hz4_heap *heap, hz4_page *page, void *p) {
   *(void **)p = page->free;
   page->free = p;
   page->used--;
-#if HZ4_BUDGET_PARTIAL
-  bool loose = page->size >= HZ4_LOOSE_MIN_SIZE && page->cls != HZ4_CLS_BLOCK;
-  if (loose) {
-    ((uintptr_t *)p)[1] = HZ4_LOOSE_RESIDENT;
-    page->loose++;
-    heap->loose_bytes += page->size;
-  }
-#endif
   if (!page->in_partial) hz4_partial_push(heap, page);
   if (page->used == 0 &&
       (!HZ4_SPARE_PAGE || heap->partial[page->cls] != page || page->next != NULL)) {
@@ -243,8 +246,8 @@ void hz4_page_put(hz4_heap *heap, hz4_page *page, void *p) {
     hz4_page_release(heap, page);
   }
 #if HZ4_BUDGET_PARTIAL
-  else if (loose) {
-    hz4_heap_over_budget(heap);
+  else if (hz_unlikely(page->size >= HZ4_LOOSE_MIN_SIZE) && page->cls != HZ4_CLS_BLOCK) {
+    hz4_loose_put(heap, page, p);
   }
 #endif
 }
