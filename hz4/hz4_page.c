@@ -382,6 +382,8 @@ uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool new_pag
 #if HZ4_BUDGET_PARTIAL
   if (returned != 0 && heap->refault.watch != 0)
     hz_refault_take(&heap->refault, returned >> HZ4_SLICE_SHIFT, hz_os_now_ms());
+#else
+  (void)returned;
 #endif
   *head_out = head;
   *tail_out = tail;
