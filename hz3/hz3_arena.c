@@ -208,7 +208,6 @@ static int hz3_find_bit_run(uint64_t mask, unsigned count) {
 
 /* ---- purge ---- */
 
-
 static size_t hz3_segment_decommit_locked(hz3_segment *seg) {
   size_t released = 0;
   uint64_t dirty = seg->dirty_units;
