@@ -40,10 +40,13 @@
     "freed large block stays cached. 0 returns at once (and disables the large cache); -1 "    \
     "never returns pages except through `malloc_trim` or out-of-memory recovery.")             \
   X(dirty_max_mb, "HZ_DIRTY_MAX_MB", 16, "-1..",                                               \
-    "MiB of free pages kept beyond the delay's reach; over it, wholly free segments go back at once (-1 = no budget)", \
+    "MiB of free pages kept beyond the delay's reach; over it, free memory goes back at once, wholly free segments first (-1 = no budget)", \
     "MiB of free page runs (hz3) or empty segments (hz4) kept while they wait out `HZ_PURGE_DELAY_MS` (at "   \
     "least half the memory held by spans); beyond it wholly free segments are unmapped at "    \
-    "once, least recently freed first. -1: no budget, only the delay.")                       \
+    "once, least recently freed first, then free runs of partly used segments and the "         \
+    "interiors of free objects of 64 KiB and more are decommitted (docs/hz3.md and "          \
+    "docs/hz4.md, RSS policy; that stage's budget grows for a while when the program takes "   \
+    "the memory back at once). -1: no budget, only the delay.")                                \
   X(madv_free, "HZ_MADV_FREE", 0, "0/1",                                                       \
     "1: return pages with `MADV_FREE` instead of `MADV_DONTNEED`",                             \
     "Return pages with `MADV_FREE` (the kernel reclaims them lazily; RSS falls only under "    \

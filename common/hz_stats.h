@@ -32,7 +32,8 @@
   X(HEAPS_ADOPTED,      "heaps of exited threads adopted by new threads")        \
   X(FOREIGN_FREES,      "frees of pointers not ours, forwarded to the next allocator") \
   X(INVALID_FREES,      "frees of unallocated pointers inside our arena (ignored)") \
-  X(TRIMS,              "malloc_trim calls")
+  X(TRIMS,              "malloc_trim calls")                                     \
+  X(BUDGET_DECOMMITS,   "passes over the dirty budget that decommitted partly used memory")
 
 typedef enum hz_stat_id {
 #define HZ_STAT_ENUM(name, doc) HZ_STAT_##name,

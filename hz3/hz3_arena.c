@@ -1,6 +1,7 @@
 /* hz3 arena: slots, segments, spans and the page-tag table. */
 #include "hz3_arena.h"
 #include "hz3_classes.h"
+#include "hz_budget.h"
 #include "hz_options.h"
 #include "hz_os.h"
 #include "hz_stats.h"
@@ -272,21 +273,50 @@ static void hz3_maybe_purge_locked(void) {
   if (now - hz3_purge_last_ms >= interval) hz3_purge_locked(now, false);
 }
 
+#if HZ3_BUDGET_PARTIAL
+static hz_refault hz3_refault;
+
+/* The second stage of the budget (common/hz_budget.h): free units of partly
+ * used segments, least recently freed first. */
+static void hz3_purge_partial_locked(uint64_t limit) {
+  if (hz3_dirty_units_total <= hz_refault_budget(&hz3_refault, limit)) return;
+  uint64_t now = hz_os_now_ms();
+  uint64_t want = hz_refault_pass_begin(&hz3_refault, limit, hz3_dirty_units_total, now);
+  if (want == 0) return;
+  uint64_t units[HZ_AGE_BUCKETS] = {0}, before = hz3_dirty_units_total, from_cut;
+  unsigned cut;
+  for (hz3_segment *seg = hz3_seg_free_list; seg != NULL; seg = seg->next)
+    if (seg->dirty_units)
+      units[hz_age_bucket(now, seg->dirty_since_ms)] += (uint64_t)__builtin_popcountll(seg->dirty_units);
+  hz_age_cut(units, want, &cut, &from_cut);
+  for (hz3_segment *seg = hz3_seg_free_list; seg != NULL; seg = seg->next) {
+    if (seg->dirty_units &&
+        hz_age_take(hz_age_bucket(now, seg->dirty_since_ms), (uint64_t)__builtin_popcountll(seg->dirty_units),
+                    cut, &from_cut))
+      hz3_segment_decommit_locked(seg);
+  }
+  hz_refault_pass_end(&hz3_refault, before - hz3_dirty_units_total, now);
+  hz_stat_add(HZ_STAT_BUDGET_DECOMMITS, 1);
+}
+#endif
+
 /* Over the dirty budget, wholly free segments are unmapped at once, least
  * recently emptied first (a list kept in that order, so each is O(1) under
  * the arena lock: a scan of every segment for the oldest cost 16 threads
  * churning 128 KiB blocks 3x their run time), down to half the budget. A
  * program that frees most of its memory in one phase empties whole segments
  * and gets them back without waiting for a later allocator call to notice the
- * purge delay. Partly used segments are left to the delay: under span churn
- * their free units are reused within moments, and decommitting them doubled
- * the CPU time of the remote-free lanes (page faults on reuse; docs/hz3.md).
- * The budget: hz_dirty_budget_units (common/hz_options.h). */
+ * purge delay. The budget: hz_dirty_budget_units (common/hz_options.h).
+ * Partly used segments come second (HZ3_BUDGET_PARTIAL): decommitting them
+ * whenever over budget doubled the CPU time of the remote-free lanes (page
+ * faults on reuse; docs/hz3.md), hence the back-off of hz_budget.h. */
 static void hz3_purge_over_budget_locked(void) {
-  if (hz3_empty_head == NULL) return;
   uint64_t limit = hz_dirty_budget_units(hz3_span_units_total, HZ3_UNIT_SHIFT);
   if (hz3_dirty_units_total <= limit) return;
   while (hz3_dirty_units_total > limit / 2 && hz3_empty_head != NULL) hz3_segment_unmap_locked(hz3_empty_head);
+#if HZ3_BUDGET_PARTIAL
+  hz3_purge_partial_locked(limit);
+#endif
 }
 
 size_t hz3_arena_purge(bool force) {
@@ -332,6 +362,10 @@ hz3_span *hz3_span_alloc(unsigned cls, uint32_t owner) {
   hz3_empty_remove(seg);
   seg->free_units &= ~run;
   hz3_dirty_units_total -= (uint64_t)__builtin_popcountll(seg->dirty_units & run);
+#if HZ3_BUDGET_PARTIAL
+  if (hz3_refault.watch != 0)
+    hz_refault_take(&hz3_refault, (uint64_t)__builtin_popcountll(run & ~seg->dirty_units), hz_os_now_ms());
+#endif
   seg->dirty_units &= ~run;
   if (seg->free_units == 0) hz3_seg_list_remove(seg);
   hz3_maybe_purge_locked();

@@ -26,6 +26,7 @@ typedef struct hz3_span {
   uint8_t first;               /* index of the unit that starts this unit's span */
   uint8_t in_partial;
   uint8_t fresh;               /* units came straight from the OS: carved objects read zero */
+  uint8_t loose;               /* free objects of a large class still resident (HZ3_LOOSE_BUDGET) */
 } hz3_span;
 
 typedef struct hz3_segment {

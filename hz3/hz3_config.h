@@ -73,6 +73,33 @@
 #define HZ3_CARVE_START_BYTES 4096u
 #endif
 
+/* 1: over the dirty budget (HZ_DIRTY_MAX_MB) with no wholly free segment
+ * left to unmap, free units of partly used segments are decommitted too,
+ * least recently freed first, down to half the budget, backing off when the
+ * program takes them back at once (common/hz_budget.h; docs/hz3.md, RSS
+ * policy). 0: only wholly free segments go back before the purge delay. */
+#ifndef HZ3_BUDGET_PARTIAL
+#define HZ3_BUDGET_PARTIAL  1
+#endif
+
+/* 1: free objects of classes of HZ3_LOOSE_MIN_SIZE or more that sit in a
+ * heap's live spans count against a budget of HZ_DIRTY_MAX_MB per heap; over
+ * it, the heap decommits their interior (all but the first OS page: link,
+ * free key and mark), with the back-off of hz_budget.h. A span of 1..8 such
+ * objects is pinned by any one of them (bench_release order 1). Off: it took
+ * bench_release order 1 only from 212 to 195 MiB and cost cross128_r90
+ * (half its blocks are that large) +7 % instructions in refill and collect
+ * (docs/hz3.md, RSS policy). hz4, whose pages hold 4..16 such objects, has
+ * it on (HZ4_LOOSE_MIN_SIZE). */
+#ifndef HZ3_LOOSE_BUDGET
+#define HZ3_LOOSE_BUDGET    0
+#endif
+#ifndef HZ3_LOOSE_MIN_SIZE
+#define HZ3_LOOSE_MIN_SIZE  ((size_t)64 << 10)
+#endif
+#define HZ3_LOOSE_RESIDENT  ((uintptr_t)0x6c6f6f7365526573ull)  /* word 2 of a loose free object */
+#define HZ3_LOOSE_RETURNED  ((uintptr_t)0x6c6f6f736552746eull)  /* ... whose interior was decommitted */
+
 #define HZ3_OUTBOX_LANES    8                    /* remote-free lanes per thread, hashed by owner */
 #ifndef HZ3_REMOTE_BATCH
 #define HZ3_REMOTE_BATCH    64                   /* objects per lane before one atomic push (at most 255) */

@@ -12,6 +12,7 @@
 
 #include "hz3_arena.h"
 #include "hz3_classes.h"
+#include "hz_budget.h"
 
 /* A thread cache list for one class.
  *
@@ -61,6 +62,8 @@ typedef struct hz3_heap {
    * memory (0: not started; see HZ3_CARVE_START_BYTES). */
   uint16_t carve_goal[HZ3_CLASS_COUNT];
   struct hz3_heap *next_free;           /* on the parked-heap list */
+  uint64_t loose_bytes;                 /* resident free objects of large classes in live spans (HZ3_LOOSE_BUDGET) */
+  hz_refault refault;                   /* their budget's back-off (common/hz_budget.h) */
   int64_t published[HZ3_CLASS_COUNT];   /* live share last added to the peak gauges (HZ_STATS) */
   /* Written by other threads: keep it off the owner's cache lines. */
   _Alignas(64) _Atomic(void *) inbox;

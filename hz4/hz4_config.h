@@ -104,6 +104,24 @@
                                                    under HZ4_EXIT_PURGE_LAST; the rest is
                                                    decommitted when it is parked or reclaimed */
 #endif
+#ifndef HZ4_BUDGET_PARTIAL
+#define HZ4_BUDGET_PARTIAL   1   /* 1: a heap whose free slices pass the dirty budget (HZ_DIRTY_MAX_MB,
+                                    or half the slices its pages hold) decommits those of its partly
+                                    used segments, least recently freed first, down to half the
+                                    budget, backing off when they are taken back at once
+                                    (common/hz_budget.h); 0: only the delayed purge returns them */
+#endif
+/* With HZ4_BUDGET_PARTIAL: free objects of classes this large that sit in
+ * pages still holding live objects count against the dirty budget, and its
+ * pass decommits their interior (all but the first OS page, which keeps the
+ * free-list link and a mark) when free slices are not enough. A page of 4..16
+ * such objects is pinned by any one of them: bench_release order 1 kept
+ * 270 MiB for 52 MiB live even with every free slice returned. */
+#ifndef HZ4_LOOSE_MIN_SIZE
+#define HZ4_LOOSE_MIN_SIZE   ((size_t)64 << 10)
+#endif
+#define HZ4_LOOSE_RESIDENT   ((uintptr_t)0x6c6f6f7365526573ull)  /* word 1 of a loose free object */
+#define HZ4_LOOSE_RETURNED   ((uintptr_t)0x6c6f6f736552746eull)  /* ... whose interior was decommitted */
 #ifndef HZ4_CHAIN_RAISES_LIMIT
 #define HZ4_CHAIN_RAISES_LIMIT 1 /* 1: collected remote frees raise their bin's limit until the
                                     bin runs dry (0: the next local free trims it) */

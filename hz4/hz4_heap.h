@@ -14,6 +14,7 @@
 
 #include "hz4_classes.h"
 #include "hz4_segment.h"
+#include "hz_budget.h"
 #include "hz_options.h"
 
 /* A thread cache list for one class. */
@@ -83,6 +84,10 @@ typedef struct hz4_heap {
   uint32_t spare_count;
   _Alignas(64) _Atomic(hz4_rbuf *) returned; /* our buffers, sent back by receivers that had enough */
   uint64_t purge_last_ms;
+  uint64_t dirty_count;                  /* dirty slices of the segments this heap owns */
+  uint64_t slices_used;                  /* slices held by this heap's pages */
+  hz_refault refault;                    /* the partial stage of the dirty budget (HZ4_BUDGET_PARTIAL) */
+  uint64_t loose_bytes;                  /* resident free objects of large classes in live pages */
   int64_t published[HZ4_CLASS_COUNT];    /* live share last added to the peak gauges (HZ_STATS) */
   struct hz4_heap *parked_next;          /* on the parked list (heaps lock) */
   struct hz4_heap *all_next;             /* every heap ever made */

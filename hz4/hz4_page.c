@@ -22,6 +22,15 @@ static int hz4_find_run(uint64_t mask, unsigned count, unsigned align) {
   return run ? __builtin_ctzll(run) : -1;
 }
 
+static inline uint64_t hz4_popcount(uint64_t bits) { return (uint64_t)__builtin_popcountll(bits); }
+
+/* Every decommit of a heap's segment goes through here, to keep the heap's
+ * dirty count (the budget's measure) exact. */
+static void hz4_seg_decommit(hz4_heap *heap, hz4_segment *seg) {
+  heap->dirty_count -= hz4_popcount(seg->dirty_slices);
+  hz4_segment_decommit(seg);
+}
+
 /* ---- the heap's segment list: segments with at least one free slice ---- */
 
 static void hz4_segs_add(hz4_heap *heap, hz4_segment *seg) {
@@ -56,6 +65,63 @@ static void hz4_partial_remove(hz4_heap *heap, hz4_page *page) {
   page->next = page->prev = NULL;
 }
 
+#if HZ4_BUDGET_PARTIAL
+/* The dirty budget's second stage (common/hz_budget.h), per heap: the pool
+ * bounds empty segments (hz4_segment_release), this bounds the free slices
+ * of segments that still hold pages, which otherwise wait for a purge that
+ * runs only from this heap's page slow paths. */
+static inline uint64_t hz4_heap_dirty(const hz4_heap *heap) {
+  return heap->dirty_count + (heap->loose_bytes >> HZ4_SLICE_SHIFT);
+}
+
+/* All of a loose object but its first OS page (the link and the mark). */
+static void hz4_loose_return(hz4_heap *heap, hz4_page *page, void *p) {
+  size_t os_page = hz_os_page_size();
+  uintptr_t lo = ((uintptr_t)p + os_page) & ~(uintptr_t)(os_page - 1);
+  uintptr_t hi = ((uintptr_t)p + page->size) & ~(uintptr_t)(os_page - 1);
+  if (hi > lo) hz_os_decommit((void *)lo, hi - lo);
+  ((uintptr_t *)p)[1] = HZ4_LOOSE_RETURNED;
+  page->loose--;
+  heap->loose_bytes -= page->size;
+}
+
+/* Loose objects (HZ4_LOOSE_MIN_SIZE) of the heap's live pages, until about
+ * `want` slices' worth are returned. */
+static void hz4_heap_return_loose(hz4_heap *heap, uint64_t want) {
+  uint64_t goal = heap->loose_bytes > (want << HZ4_SLICE_SHIFT) ? heap->loose_bytes - (want << HZ4_SLICE_SHIFT) : 0;
+  for (unsigned cls = HZ4_CLASS_COUNT; cls-- > 0 && heap->loose_bytes > goal;) {
+    if (hz4_classes[cls].size < HZ4_LOOSE_MIN_SIZE) break;
+    for (hz4_page *page = heap->partial[cls]; page != NULL && heap->loose_bytes > goal; page = page->next) {
+      for (void *p = page->free; p != NULL && page->loose != 0; p = *(void **)p)
+        if (((uintptr_t *)p)[1] == HZ4_LOOSE_RESIDENT) hz4_loose_return(heap, page, p);
+    }
+  }
+}
+
+static void hz4_heap_over_budget(hz4_heap *heap) {
+  uint64_t limit = hz_dirty_budget_units(heap->slices_used, HZ4_SLICE_SHIFT);
+  uint64_t dirty = hz4_heap_dirty(heap);
+  if (dirty <= hz_refault_budget(&heap->refault, limit)) return;
+  uint64_t now = hz_os_now_ms();
+  uint64_t want = hz_refault_pass_begin(&heap->refault, limit, dirty, now);
+  if (want == 0) return;
+  uint64_t units[HZ_AGE_BUCKETS] = {0}, before = dirty, from_cut;
+  unsigned cut;
+  for (hz4_segment *seg = heap->segs; seg != NULL; seg = seg->next)
+    if (seg->dirty_slices) units[hz_age_bucket(now, seg->dirty_since_ms)] += hz4_popcount(seg->dirty_slices);
+  hz_age_cut(units, want, &cut, &from_cut);
+  for (hz4_segment *seg = heap->segs; seg != NULL; seg = seg->next) {
+    if (seg->dirty_slices &&
+        hz_age_take(hz_age_bucket(now, seg->dirty_since_ms), hz4_popcount(seg->dirty_slices), cut, &from_cut))
+      hz4_seg_decommit(heap, seg);
+  }
+  uint64_t done = before - hz4_heap_dirty(heap);
+  if (done < want) hz4_heap_return_loose(heap, want - done);
+  hz_refault_pass_end(&heap->refault, before - hz4_heap_dirty(heap), now);
+  hz_stat_add(HZ_STAT_BUDGET_DECOMMITS, 1);
+}
+#endif
+
 /* ---- pages ---- */
 
 hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned align_slices) {
@@ -73,12 +139,18 @@ hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned
     seg = hz4_segment_acquire(heap);
     if (seg == NULL) return NULL;
     hz4_segs_add(heap, seg);
+    heap->dirty_count += hz4_popcount(seg->dirty_slices);
     first = hz4_find_run(seg->free_slices & seg->dirty_slices, slices, align_slices);
     if (first < 0) first = hz4_find_run(seg->free_slices, slices, align_slices);
     if (first < 0) return NULL;  /* cannot happen for slices <= 32, align <= 32 */
   }
   uint64_t run = hz4_run_mask((unsigned)first, slices);
   bool zero = (seg->zero_slices & run) == run;
+  heap->slices_used += slices;
+  heap->dirty_count -= hz4_popcount(seg->dirty_slices & run);
+#if HZ4_BUDGET_PARTIAL
+  if (heap->refault.watch != 0) hz_refault_take(&heap->refault, hz4_popcount(run & ~seg->dirty_slices), hz_os_now_ms());
+#endif
   seg->free_slices &= ~run;
   seg->dirty_slices &= ~run;
   seg->zero_slices &= ~run;
@@ -92,6 +164,7 @@ hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned
   page->cls = (uint8_t)cls;
   page->slices = (uint8_t)slices;
   page->in_partial = 0;
+  page->loose = 0;
   page->zero = zero;
   if (cls == HZ4_CLS_BLOCK) {
     page->size = (uint32_t)(slices * HZ4_SLICE_SIZE);
@@ -114,16 +187,20 @@ void hz4_page_release(hz4_heap *heap, hz4_page *page) {
   hz4_segment *seg = hz4_segment_of(page);
   unsigned first = (unsigned)(page - seg->pages), slices = page->slices;
   for (unsigned i = 0; i < slices; i++) seg->tags[first + i] = 0;
+  heap->loose_bytes -= (uint64_t)page->loose * page->size;
+  page->loose = 0;
   page->slices = 0;
   page->used = 0;
   page->free = NULL;
   uint64_t run = hz4_run_mask(first, slices);
   if (seg->free_slices == 0) hz4_segs_add(heap, seg);
   seg->free_slices |= run;
+  heap->slices_used -= slices;
   uint64_t now = hz_os_now_ms();
   if (hz_options.purge_delay_ms == 0) {  /* (a draining heap decommits in its final pass) */
     hz_os_decommit((char *)seg + ((size_t)first << HZ4_SLICE_SHIFT), (size_t)slices << HZ4_SLICE_SHIFT);
   } else {
+    heap->dirty_count += hz4_popcount(run & ~seg->dirty_slices);
     seg->dirty_slices |= run;
     seg->dirty_since_ms = now;
   }
@@ -132,10 +209,25 @@ void hz4_page_release(hz4_heap *heap, hz4_page *page) {
   if (seg->free_slices == HZ4_SEG_EMPTY && !heap->draining &&
       (heap->segs != seg || seg->next != NULL)) {
     hz4_segs_remove(heap, seg);
+    heap->dirty_count -= hz4_popcount(seg->dirty_slices);
     hz4_segment_release(seg);
   }
   hz4_heap_purge(heap);
+#if HZ4_BUDGET_PARTIAL
+  hz4_heap_over_budget(heap);
+#endif
 }
+
+#if HZ4_BUDGET_PARTIAL
+/* A loose object stays in its live page: mark it, count it, check the budget
+ * (out of line: the common page_put stays as short as before). */
+static hz_noinline void hz4_loose_put(hz4_heap *heap, hz4_page *page, void *p) {
+  ((uintptr_t *)p)[1] = HZ4_LOOSE_RESIDENT;
+  page->loose++;
+  heap->loose_bytes += page->size;
+  hz4_heap_over_budget(heap);
+}
+#endif
 
 void hz4_page_put(hz4_heap *heap, hz4_page *page, void *p) {
   /* Cheap guards against a double free reaching the page: a second copy of
@@ -153,6 +245,11 @@ void hz4_page_put(hz4_heap *heap, hz4_page *page, void *p) {
     hz4_partial_remove(heap, page);
     hz4_page_release(heap, page);
   }
+#if HZ4_BUDGET_PARTIAL
+  else if (hz_unlikely(page->size >= HZ4_LOOSE_MIN_SIZE) && page->cls != HZ4_CLS_BLOCK) {
+    hz4_loose_put(heap, page, p);
+  }
+#endif
 }
 
 static _Atomic uint64_t hz4_block_live;
@@ -192,6 +289,8 @@ bool hz4_block_resize(hz4_heap *heap, void *p, size_t size) {
     for (unsigned i = first + want; i < first + old; i++) seg->tags[i] = 0;
     if (seg->free_slices == 0) hz4_segs_add(heap, seg);
     seg->free_slices |= run;
+    heap->slices_used -= old - want;
+    heap->dirty_count += hz4_popcount(run & ~seg->dirty_slices);
     seg->dirty_slices |= run;
     seg->dirty_since_ms = hz_os_now_ms();
   } else {           /* grow into free slices right behind the block */
@@ -199,6 +298,8 @@ bool hz4_block_resize(hz4_heap *heap, void *p, size_t size) {
     uint64_t run = hz4_run_mask(first + old, want - old);
     if ((seg->free_slices & run) != run) return false;
     seg->free_slices &= ~run;
+    heap->slices_used += want - old;
+    heap->dirty_count -= hz4_popcount(seg->dirty_slices & run);
     seg->dirty_slices &= ~run;
     seg->zero_slices &= ~run;
     uint32_t tag = seg->tags[first];
@@ -222,6 +323,8 @@ uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool new_pag
   uint32_t got = 0;
   void *head = NULL, *tail = NULL;
   hz4_page *page = heap->partial[cls];
+  bool loose = HZ4_BUDGET_PARTIAL && info->size >= HZ4_LOOSE_MIN_SIZE;
+  uint64_t returned = 0;  /* bytes of decommitted loose objects taken again */
   /* Every listed page yields at least one object, so this walk is as long
    * as the number of objects taken. */
   while (got < want) {
@@ -243,6 +346,16 @@ uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool new_pag
         break;
       }
       page->free = *(void **)p;
+      if (loose) {
+        uintptr_t mark = ((uintptr_t *)p)[1];
+        if (mark == HZ4_LOOSE_RETURNED) {
+          returned += info->size;
+        } else if (mark == HZ4_LOOSE_RESIDENT && page->loose != 0) {
+          page->loose--;
+          heap->loose_bytes -= info->size;
+        }
+        ((uintptr_t *)p)[1] = 0;
+      }
       if (tail) *(void **)tail = p;
       else head = p;
       tail = p;
@@ -266,6 +379,12 @@ uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool new_pag
     page = next;
   }
   if (tail) *(void **)tail = NULL;
+#if HZ4_BUDGET_PARTIAL
+  if (returned != 0 && heap->refault.watch != 0)
+    hz_refault_take(&heap->refault, returned >> HZ4_SLICE_SHIFT, hz_os_now_ms());
+#else
+  (void)returned;
+#endif
   *head_out = head;
   *tail_out = tail;
   return got;
@@ -286,9 +405,10 @@ void hz4_heap_release_empty(hz4_heap *heap, bool decommit) {
   hz4_segment *seg = heap->segs;
   while (seg != NULL) {
     hz4_segment *next = seg->next;
-    if (decommit && seg->dirty_slices != 0) hz4_segment_decommit(seg);
+    if (decommit && seg->dirty_slices != 0) hz4_seg_decommit(heap, seg);
     if (seg->free_slices == HZ4_SEG_EMPTY) {
       hz4_segs_remove(heap, seg);
+      heap->dirty_count -= hz4_popcount(seg->dirty_slices);
       hz4_segment_release(seg);
     }
     seg = next;
@@ -304,7 +424,7 @@ void hz4_heap_purge(hz4_heap *heap) {
   if (HZ4_ADAPTIVE_CACHE) hz4_bins_decay(heap);
   for (hz4_segment *seg = heap->segs; seg != NULL; seg = seg->next) {
     if (seg->dirty_slices != 0 && now - seg->dirty_since_ms >= (uint64_t)delay)
-      hz4_segment_decommit(seg);
+      hz4_seg_decommit(heap, seg);
   }
   hz4_pool_purge(false);
 }
@@ -315,6 +435,6 @@ void hz4_heap_decommit_beyond(hz4_heap *heap, size_t keep) {
     if (seg->dirty_slices == 0) continue;
     size_t bytes = (size_t)__builtin_popcountll(seg->dirty_slices) << HZ4_SLICE_SHIFT;
     if (kept + bytes <= keep) kept += bytes;
-    else hz4_segment_decommit(seg);
+    else hz4_seg_decommit(heap, seg);
   }
 }

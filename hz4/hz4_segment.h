@@ -46,7 +46,8 @@ typedef struct hz4_page {
   uint8_t slices;            /* page length; 0 in a descriptor that starts no page */
   uint8_t in_partial;
   uint8_t zero;              /* every slice came straight from the OS: the page reads zero */
-  uint8_t pad[4];
+  uint8_t loose;             /* free objects of a large class still resident (HZ4_BUDGET_PARTIAL) */
+  uint8_t pad[3];
 } hz4_page;
 
 typedef struct hz4_segment {
