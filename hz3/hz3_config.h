@@ -61,6 +61,15 @@
 #define HZ3_ADAPTIVE_FACTOR 4
 #endif
 
+/* 1: when the last worker exits after living shorter than the purge delay
+ * (HZ_PURGE_DELAY_MS), free pages are left to the delayed purge instead of
+ * all returned at once: thread generations that short (mstress: a new pair
+ * of threads every 3 ms) faulted every returned page back in at the next
+ * generation. 0: the last exit always returns every free page. */
+#ifndef HZ3_EXIT_PURGE_CHURN
+#define HZ3_EXIT_PURGE_CHURN 1
+#endif
+
 #define HZ3_OUTBOX_LANES    8                    /* remote-free lanes per thread, hashed by owner */
 #ifndef HZ3_REMOTE_BATCH
 #define HZ3_REMOTE_BATCH    64                   /* objects per lane before one atomic push (at most 255) */

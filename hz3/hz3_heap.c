@@ -544,6 +544,7 @@ static hz3_heap *hz3_heap_attach(void) {
   if (heap == NULL) return NULL;
   hz3_tls_heap = heap;
   hz3_tls_state = HZ3_THREAD_ATTACHED;
+  if (HZ3_EXIT_PURGE_CHURN) heap->attach_ms = hz_os_now_ms();
   /* May allocate (keys past 32): the heap is already in place for that. */
   pthread_setspecific(hz3_exit_key, heap);
   hz_stat_add(HZ_STAT_THREADS_STARTED, 1);
@@ -579,11 +580,16 @@ static void hz3_thread_exit(void *arg) {
   hz_stat_add(HZ_STAT_THREADS_EXITED, 1);
   /* The last worker is gone (typically: all joined, the main thread goes on
    * alone): nothing will refill soon, so return what the workers held now
-   * instead of waiting for traffic that may never come. */
+   * instead of waiting for traffic that may never come. Unless the worker
+   * lived shorter than the purge delay (HZ3_EXIT_PURGE_CHURN): threads that
+   * short come in generations, the next is likely to start within the delay
+   * and would fault every returned page back in, so only pages already idle
+   * for the delay go. */
   if (live <= 1 && hz_options.purge_delay_ms >= 0) {
+    bool churn = HZ3_EXIT_PURGE_CHURN && hz_os_now_ms() - heap->attach_ms < (uint64_t)hz_options.purge_delay_ms;
     hz3_flush_parked();
-    hz3_arena_purge(true);
-    hz3_large_purge(true);
+    hz3_arena_purge(!churn);
+    hz3_large_purge(!churn);
   }
 }
 
