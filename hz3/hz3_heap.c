@@ -664,13 +664,16 @@ void hz3_free_slow(void *p) {
     if (hz_options.stats) hz_stat_band_sample(hz_stat_band_of(hz3_classes[cls].size), -1, -(int64_t)hz3_classes[cls].size);
     hz3_mark_free(p);
     hz3_inbox_push(owner, p, p, 1);
-  } else if (owner == heap->slot || HZ3_CACHE_FOREIGN) {
+  } else if (owner == heap->slot || (HZ3_CACHE_FOREIGN && !HZ3_FIRST_FREE_HOME)) {
     hz3_bin *bin = &heap->bins[tag & 0xFFu];
     *(void **)p = bin->head;
     hz3_mark_free(p);
     bin->head = p;
     if (++bin->count > bin->limit) hz3_bin_overflow(heap, tag & 0xFFu);
   } else {
+    /* With HZ3_CACHE_FOREIGN the fast path caches every other foreign
+     * object, so this is a thread's first free, before it had a heap: an
+     * object handed over by its allocating thread (HZ3_FIRST_FREE_HOME). */
     hz3_bin *bin = &heap->bins[tag & 0xFFu];  /* a free that bypasses the cache */
     bin->net--;
     if (hz_unlikely(hz_options.stats) && heap->published[tag & 0xFFu] - (bin->net - (int64_t)bin->count) >= 64)
