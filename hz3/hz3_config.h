@@ -80,6 +80,13 @@
 #ifndef HZ3_EXIT_PURGE_CHURN
 #define HZ3_EXIT_PURGE_CHURN 1
 #endif
+/* ...as long as the free memory left resident (committed minus in use) is at
+ * most this many MiB; beyond it everything goes as without the flag. mstress
+ * and larson keep ~20 MiB free there (per-heap, per-class spans of 2-4
+ * heaps), so this costs them peak RSS: see docs/hz3.md. */
+#ifndef HZ3_EXIT_CHURN_KEEP_MB
+#define HZ3_EXIT_CHURN_KEEP_MB 32
+#endif
 
 #define HZ3_OUTBOX_LANES    8                    /* remote-free lanes per thread, hashed by owner */
 #ifndef HZ3_REMOTE_BATCH

@@ -586,8 +586,15 @@ static void hz3_thread_exit(void *arg) {
    * and would fault every returned page back in, so only pages already idle
    * for the delay go. */
   if (live <= 1 && hz_options.purge_delay_ms >= 0) {
-    bool churn = HZ3_EXIT_PURGE_CHURN && hz_os_now_ms() - heap->attach_ms < (uint64_t)hz_options.purge_delay_ms;
     hz3_flush_parked();
+    bool churn = HZ3_EXIT_PURGE_CHURN && hz_os_now_ms() - heap->attach_ms < (uint64_t)hz_options.purge_delay_ms;
+    if (churn) {
+      /* Bounded: a program that goes idle after its short threads keeps at
+       * most this much free memory resident. */
+      uint64_t mapped, in_use, free_bytes, committed;
+      hz3_arena_usage(&mapped, &in_use, &free_bytes, &committed);
+      churn = committed - in_use <= ((uint64_t)HZ3_EXIT_CHURN_KEEP_MB << 20);
+    }
     hz3_arena_purge(!churn);
     hz3_large_purge(!churn);
   }
