@@ -88,6 +88,10 @@
 #define HZ3_EXIT_CHURN_KEEP_MB 32
 #endif
 
+#ifndef HZ3_PARK_KEEPS_CACHES
+#define HZ3_PARK_KEEPS_CACHES 1
+#endif
+
 #define HZ3_OUTBOX_LANES    8                    /* remote-free lanes per thread, hashed by owner */
 #ifndef HZ3_REMOTE_BATCH
 #define HZ3_REMOTE_BATCH    64                   /* objects per lane before one atomic push (at most 255) */

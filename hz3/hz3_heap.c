@@ -37,6 +37,7 @@ static hz_lock hz3_heaps_lock = HZ_LOCK_INIT;    /* slots, directory, parked lis
 static hz3_heap *hz3_parked;                      /* heaps of exited threads */
 static uint32_t hz3_max_slot;
 static uint64_t hz3_live_count;
+static uint64_t hz3_parked_count;
 
 /* Threads that already ran their exit hook but still allocate (other key
  * destructors, libc teardown) use this shared heap under a lock; they never
@@ -533,7 +534,10 @@ static hz3_heap *hz3_heap_attach(void) {
   hz_lock_acquire(&hz3_heaps_lock);
   hz3_heap *heap = hz3_parked;
   bool adopted = heap != NULL;
-  if (adopted) hz3_parked = heap->next_free;
+  if (adopted) {
+    hz3_parked = heap->next_free;
+    hz3_parked_count--;
+  }
   else heap = hz3_heap_create_locked();
   if (heap != NULL) {
     heap->live = 1;
@@ -568,13 +572,21 @@ static void hz3_heap_flush(hz3_heap *heap) {
 static void hz3_thread_exit(void *arg) {
   hz3_heap *heap = arg;
   if (heap == NULL || heap != hz3_tls_heap) return;
-  hz3_heap_flush(heap);
+  /* HZ3_PARK_KEEPS_CACHES: while other workers run and fewer heaps are
+   * parked than threads live, the next thread to start adopts this heap:
+   * its caches, stash and spans stay for it (only objects bound for other
+   * heaps leave). A later last exit, trim or OOM flushes parked heaps. */
+  bool keep = HZ3_PARK_KEEPS_CACHES && __atomic_load_n(&hz3_live_count, __ATOMIC_RELAXED) > 2 &&
+              __atomic_load_n(&hz3_parked_count, __ATOMIC_RELAXED) + 1 < __atomic_load_n(&hz3_live_count, __ATOMIC_RELAXED);
+  if (keep) hz3_outbox_flush_all(heap);
+  else hz3_heap_flush(heap);
   hz3_tls_heap = (hz3_heap *)&hz3_heap_empty;
   hz3_tls_state = HZ3_THREAD_EXITED;
   hz_lock_acquire(&hz3_heaps_lock);
   heap->live = 0;
   heap->next_free = hz3_parked;
   hz3_parked = heap;
+  hz3_parked_count++;
   uint64_t live = --hz3_live_count;
   hz_lock_release(&hz3_heaps_lock);
   hz_stat_add(HZ_STAT_THREADS_EXITED, 1);
