@@ -88,6 +88,15 @@
 #define HZ3_EXIT_CHURN_KEEP_MB 32
 #endif
 
+/* 1: a thread that exits while other workers run, and while fewer heaps are
+ * parked than threads live, parks its heap with its caches, stash and spans
+ * (only its outboxes are sent): the next thread to start adopts it and
+ * allocates from warm caches instead of refilling from spans it just
+ * emptied, and its pages stay in use rather than going dirty. larson
+ * (a new thread per round, overlapping its predecessor) T=2: task-clock
+ * 285 -> 222 ms, peak RSS 23.6 -> 18.1 MB (on top of HZ3_EXIT_PURGE_CHURN);
+ * T=1 111 -> 93 ms, 11.5 -> 9.2 MB. The last exit, malloc_trim and out of
+ * memory flush parked heaps as before. 0: every exit flushes its heap. */
 #ifndef HZ3_PARK_KEEPS_CACHES
 #define HZ3_PARK_KEEPS_CACHES 1
 #endif
