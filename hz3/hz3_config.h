@@ -75,15 +75,23 @@
 /* 1: when the last worker exits after living shorter than the purge delay
  * (HZ_PURGE_DELAY_MS), free pages are left to the delayed purge instead of
  * all returned at once: thread generations that short (mstress: a new pair
- * of threads every 3 ms) faulted every returned page back in at the next
- * generation. 0: the last exit always returns every free page. */
+ * of threads every 3 ms; larson: a thread per round) faulted every returned
+ * page back in at the next generation. 7 interleaved runs, medians:
+ * mstress T=2 130 k -> 6.6 k page faults, task-clock 446 -> 184 ms;
+ * larson T=1 41 k -> 2.6 k faults, 267 -> 104 ms; larson T=2 61 k -> 5.8 k,
+ * 405 -> 272 ms. The cost is peak RSS (the free pages stay resident between
+ * generations): mstress 13 -> 26 MB (mimalloc 32, tcmalloc 27), larson T=2
+ * 19 -> 23 MB (jemalloc 14, tcmalloc 22, mimalloc 31); docs/hz3.md.
+ * 0: the last exit always returns every free page. */
 #ifndef HZ3_EXIT_PURGE_CHURN
 #define HZ3_EXIT_PURGE_CHURN 1
 #endif
 /* ...as long as the free memory left resident (committed minus in use) is at
- * most this many MiB; beyond it everything goes as without the flag. mstress
- * and larson keep ~20 MiB free there (per-heap, per-class spans of 2-4
- * heaps), so this costs them peak RSS: see docs/hz3.md. */
+ * most this many MiB; beyond it everything goes as without the flag, so a
+ * program that idles after its short threads keeps at most this much.
+ * mstress and larson keep 10-17 MiB of free units dirty there next to
+ * 9-13 MiB of spans: 16 kept half the mstress gain (302 ms, 55 k faults,
+ * 19 MB), 8 none of it. */
 #ifndef HZ3_EXIT_CHURN_KEEP_MB
 #define HZ3_EXIT_CHURN_KEEP_MB 32
 #endif
@@ -92,10 +100,10 @@
  * parked than threads live, parks its heap with its caches, stash and spans
  * (only its outboxes are sent): the next thread to start adopts it and
  * allocates from warm caches instead of refilling from spans it just
- * emptied, and its pages stay in use rather than going dirty. larson
- * (a new thread per round, overlapping its predecessor) T=2: task-clock
- * 285 -> 222 ms, peak RSS 23.6 -> 18.1 MB (on top of HZ3_EXIT_PURGE_CHURN);
- * T=1 111 -> 93 ms, 11.5 -> 9.2 MB. The last exit, malloc_trim and out of
+ * emptied. A small gain: larson (a new thread per round, overlapping its
+ * predecessor) T=2, 7 interleaved runs, task-clock median 282 -> 267 ms,
+ * peak RSS unchanged (24 MB); callgrind (larson 2 100 ...) -1.8 %
+ * instructions; T=1 122 -> 118 ms. The last exit, malloc_trim and out of
  * memory flush parked heaps as before. 0: every exit flushes its heap. */
 #ifndef HZ3_PARK_KEEPS_CACHES
 #define HZ3_PARK_KEEPS_CACHES 1
