@@ -38,6 +38,7 @@ static hz3_heap *hz3_parked;                      /* heaps of exited threads */
 static uint32_t hz3_max_slot;
 static uint64_t hz3_live_count;
 static uint64_t hz3_parked_count;
+static uint64_t hz3_parked_warm_bytes;            /* caches kept by HZ3_CHURN_PARK_MB */
 
 /* Threads that already ran their exit hook but still allocate (other key
  * destructors, libc teardown) use this shared heap under a lock; they never
@@ -537,6 +538,8 @@ static hz3_heap *hz3_heap_attach(void) {
   if (adopted) {
     hz3_parked = heap->next_free;
     hz3_parked_count--;
+    hz3_parked_warm_bytes -= heap->warm_bytes;
+    heap->warm_bytes = 0;
   }
   else heap = hz3_heap_create_locked();
   if (heap != NULL) {
@@ -568,6 +571,17 @@ static void hz3_heap_flush(hz3_heap *heap) {
   hz3_release_empty_spans(heap);
 }
 
+/* Bytes a heap holds in its caches and stash (HZ3_CHURN_PARK_MB). */
+static uint64_t hz3_heap_cached_bytes(const hz3_heap *heap) {
+  uint64_t bytes = 0;
+  for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++)
+    bytes += (uint64_t)heap->bins[cls].count * hz3_classes[cls].size;
+#if HZ3_REMOTE_SPLICE
+  bytes += heap->stash_bytes;
+#endif
+  return bytes;
+}
+
 /* pthread key destructor: runs at thread exit with the thread's heap. */
 static void hz3_thread_exit(void *arg) {
   hz3_heap *heap = arg;
@@ -576,8 +590,16 @@ static void hz3_thread_exit(void *arg) {
    * parked than threads live, the next thread to start adopts this heap:
    * its caches, stash and spans stay for it (only objects bound for other
    * heaps leave). A later last exit, trim or OOM flushes parked heaps. */
+  bool short_lived = HZ3_EXIT_PURGE_CHURN && hz_options.purge_delay_ms >= 0 &&
+                     hz_os_now_ms() - heap->attach_ms < (uint64_t)hz_options.purge_delay_ms;
   bool keep = HZ3_PARK_KEEPS_CACHES && __atomic_load_n(&hz3_live_count, __ATOMIC_RELAXED) > 2 &&
               __atomic_load_n(&hz3_parked_count, __ATOMIC_RELAXED) + 1 < __atomic_load_n(&hz3_live_count, __ATOMIC_RELAXED);
+  uint64_t warm = 0;
+  if (HZ3_CHURN_PARK_MB > 0 && short_lived && !keep) {
+    warm = hz3_heap_cached_bytes(heap);
+    keep = __atomic_load_n(&hz3_parked_warm_bytes, __ATOMIC_RELAXED) + warm <= ((uint64_t)HZ3_CHURN_PARK_MB << 20);
+    if (!keep) warm = 0;
+  }
   if (keep) hz3_outbox_flush_all(heap);
   else hz3_heap_flush(heap);
   hz3_tls_heap = (hz3_heap *)&hz3_heap_empty;
@@ -587,6 +609,8 @@ static void hz3_thread_exit(void *arg) {
   heap->next_free = hz3_parked;
   hz3_parked = heap;
   hz3_parked_count++;
+  heap->warm_bytes = warm;
+  hz3_parked_warm_bytes += warm;
   uint64_t live = --hz3_live_count;
   hz_lock_release(&hz3_heaps_lock);
   hz_stat_add(HZ_STAT_THREADS_EXITED, 1);
@@ -598,15 +622,15 @@ static void hz3_thread_exit(void *arg) {
    * and would fault every returned page back in, so only pages already idle
    * for the delay go. */
   if (live <= 1 && hz_options.purge_delay_ms >= 0) {
-    hz3_flush_parked();
-    bool churn = HZ3_EXIT_PURGE_CHURN && hz_os_now_ms() - heap->attach_ms < (uint64_t)hz_options.purge_delay_ms;
+    bool churn = short_lived;
     if (churn) {
       /* Bounded: a program that goes idle after its short threads keeps at
-       * most this much free memory resident. */
+       * most this much resident beyond what it uses. */
       uint64_t mapped, in_use, free_bytes, committed;
       hz3_arena_usage(&mapped, &in_use, &free_bytes, &committed);
       churn = committed - in_use <= ((uint64_t)HZ3_EXIT_CHURN_KEEP_MB << 20);
     }
+    if (!churn || HZ3_CHURN_PARK_MB == 0) hz3_flush_parked();
     hz3_arena_purge(!churn);
     hz3_large_purge(!churn);
   }
@@ -705,8 +729,11 @@ void hz3_free_slow(void *p) {
 
 static void hz3_flush_parked(void) {
   hz_lock_acquire(&hz3_heaps_lock);
-  for (hz3_heap *parked = hz3_parked; parked != NULL; parked = parked->next_free)
+  for (hz3_heap *parked = hz3_parked; parked != NULL; parked = parked->next_free) {
     hz3_heap_flush(parked);
+    parked->warm_bytes = 0;
+  }
+  hz3_parked_warm_bytes = 0;
   hz_lock_release(&hz3_heaps_lock);
 }
 

@@ -58,6 +58,7 @@ typedef struct hz3_heap {
   uint32_t gc_count[HZ3_CLASS_COUNT];
   uint8_t overflowed[HZ3_CLASS_COUNT];  /* cache overflowed since the class's last refill */
   struct hz3_heap *next_free;           /* on the parked-heap list */
+  uint64_t warm_bytes;                  /* cached bytes it was parked with (HZ3_CHURN_PARK_MB) */
   uint64_t attach_ms;                   /* when the current thread adopted it (HZ3_EXIT_PURGE_CHURN) */
   int64_t published[HZ3_CLASS_COUNT];   /* live share last added to the peak gauges (HZ_STATS) */
   /* Written by other threads: keep it off the owner's cache lines. */
