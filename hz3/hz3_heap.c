@@ -586,10 +586,13 @@ static uint64_t hz3_heap_cached_bytes(const hz3_heap *heap) {
 static void hz3_thread_exit(void *arg) {
   hz3_heap *heap = arg;
   if (heap == NULL || heap != hz3_tls_heap) return;
-  /* HZ3_PARK_KEEPS_CACHES: while other workers run and fewer heaps are
-   * parked than threads live, the next thread to start adopts this heap:
-   * its caches, stash and spans stay for it (only objects bound for other
-   * heaps leave). A later last exit, trim or OOM flushes parked heaps. */
+  /* Parked warm (caches, stash and spans stay; only objects bound for other
+   * heaps leave) when the next thread to start is likely to adopt this heap:
+   * other workers run and fewer heaps are parked than threads live
+   * (HZ3_PARK_KEEPS_CACHES), or this thread lived shorter than the purge
+   * delay, so threads come in generations (HZ3_CHURN_PARK_MB bounds what
+   * such heaps keep). A later long-lived last exit, trim or OOM flushes
+   * parked heaps. */
   bool short_lived = HZ3_EXIT_PURGE_CHURN && hz_options.purge_delay_ms >= 0 &&
                      hz_os_now_ms() - heap->attach_ms < (uint64_t)hz_options.purge_delay_ms;
   bool keep = HZ3_PARK_KEEPS_CACHES && __atomic_load_n(&hz3_live_count, __ATOMIC_RELAXED) > 2 &&
@@ -617,10 +620,10 @@ static void hz3_thread_exit(void *arg) {
   /* The last worker is gone (typically: all joined, the main thread goes on
    * alone): nothing will refill soon, so return what the workers held now
    * instead of waiting for traffic that may never come. Unless the worker
-   * lived shorter than the purge delay (HZ3_EXIT_PURGE_CHURN): threads that
-   * short come in generations, the next is likely to start within the delay
-   * and would fault every returned page back in, so only pages already idle
-   * for the delay go. */
+   * lived shorter than the purge delay (HZ3_EXIT_PURGE_CHURN): the next
+   * generation is likely to start within the delay and would fault every
+   * returned page back in and refill every flushed cache, so parked heaps
+   * stay as they are and only pages already idle for the delay go. */
   if (live <= 1 && hz_options.purge_delay_ms >= 0) {
     bool churn = short_lived;
     if (churn) {

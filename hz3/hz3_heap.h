@@ -3,8 +3,9 @@
  *
  * A heap is the whole allocation state of one thread and is named by its slot
  * number, which is also the owner field of every tag of its spans. When the
- * thread exits the heap is flushed and parked on a free list with its slot;
- * the next new thread adopts it, pending remote frees included. So slots are
+ * thread exits the heap is parked on a free list with its slot, flushed or
+ * (thread churn, hz3_config.h) warm; the next new thread adopts it, pending
+ * remote frees included. So slots are
  * recycled, there is no thread limit, and a dead thread's pages are reused
  * instead of leaked. */
 #ifndef HZ3_HEAP_H
