@@ -80,8 +80,9 @@
  * mstress T=2 130 k -> 6.6 k page faults, task-clock 446 -> 184 ms;
  * larson T=1 41 k -> 2.6 k faults, 267 -> 104 ms; larson T=2 61 k -> 5.8 k,
  * 405 -> 272 ms. The cost is peak RSS (the free pages stay resident between
- * generations): mstress 13 -> 26 MB (mimalloc 32, tcmalloc 27), larson T=2
- * 19 -> 23 MB (jemalloc 14, tcmalloc 22, mimalloc 31); docs/hz3.md.
+ * generations): mstress 13 -> 26 MB, larson T=2 19 -> 23 MB on their own;
+ * with HZ3_CHURN_PARK_MB below 13 -> 22 MB (mimalloc 32, tcmalloc 27) and
+ * 19 -> 18..21 MB (jemalloc 14, tcmalloc 21); docs/hz3.md.
  * 0: the last exit always returns every free page. */
 #ifndef HZ3_EXIT_PURGE_CHURN
 #define HZ3_EXIT_PURGE_CHURN 1
@@ -123,6 +124,18 @@
  * them. 0: short-lived workers are flushed like the others. */
 #ifndef HZ3_CHURN_PARK_MB
 #define HZ3_CHURN_PARK_MB 32
+#endif
+
+/* Slow start of carving: the first refill of a class cuts at most this many
+ * bytes of objects from never-used span memory, and each later carving refill
+ * of the class may cut twice as many, up to the class's refill count. Cutting
+ * a full refill at once (up to 256 objects) touched every page of them: a
+ * program that used a few objects of each of 60 classes paid ~4 MiB of RSS
+ * for nothing (guard_r0 peak 6.2 MiB against mimalloc's 4.7 MiB; a trivial
+ * program 2.2 MiB against glibc's 1.6). Objects coming back from span free
+ * lists are already resident and are not limited. 0: carve a whole refill. */
+#ifndef HZ3_CARVE_START_BYTES
+#define HZ3_CARVE_START_BYTES 4096u
 #endif
 
 #define HZ3_OUTBOX_LANES    8                    /* remote-free lanes per thread, hashed by owner */

@@ -395,6 +395,19 @@ static void hz3_heap_flush(hz3_heap *heap);
 static void hz3_flush_parked(void);
 
 /* Fills an empty bin from the heap's spans (new span if none) and pops one. */
+/* This refill's carving allowance (HZ3_CARVE_START_BYTES); doubles the next. */
+static uint32_t hz3_carve_goal(hz3_heap *heap, unsigned cls, const hz3_class_info *info) {
+  if (HZ3_CARVE_START_BYTES == 0) return UINT32_MAX;
+  uint32_t goal = heap->carve_goal[cls];
+  if (goal == 0) {
+    goal = HZ3_CARVE_START_BYTES / info->size;
+    if (goal == 0) goal = 1;
+  }
+  if (goal >= info->refill) return info->refill;
+  heap->carve_goal[cls] = (uint16_t)(goal * 2 < info->refill ? goal * 2 : info->refill);
+  return goal;
+}
+
 static void *hz3_refill(hz3_heap *heap, unsigned cls) {
   hz3_bin *bin = &heap->bins[cls];
   if (atomic_load_explicit(&heap->inbox, memory_order_relaxed) != NULL ||
@@ -436,6 +449,7 @@ static void *hz3_refill(hz3_heap *heap, unsigned cls) {
     if (bin->limit != 0 && bin->limit < max) bin->limit = bin->limit * 2 < max ? bin->limit * 2 : max;
   }
   uint32_t want = info->refill, got = 0;
+  uint32_t carve_left = hz3_carve_goal(heap, cls, info);
   void *head = NULL;
   void **tail = &head;
   hz3_span *span = heap->partial[cls];
@@ -463,6 +477,8 @@ static void *hz3_refill(hz3_heap *heap, unsigned cls) {
     }
     uint32_t carve = span->capacity - span->carved;
     if (carve > want - got) carve = want - got;
+    if (carve > carve_left) carve = carve_left;
+    carve_left -= carve;
     char *p = span->start + (size_t)span->carved * info->size;
     for (uint32_t i = 0; i < carve; i++, p += info->size) {
       *tail = p;
@@ -475,6 +491,7 @@ static void *hz3_refill(hz3_heap *heap, unsigned cls) {
       hz3_partial_remove(heap, span);
       span = heap->partial[cls];
     }
+    if (carve_left == 0 && got != 0) break;
   }
   if (got == 0) return NULL;
   *tail = NULL;

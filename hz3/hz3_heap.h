@@ -58,6 +58,9 @@ typedef struct hz3_heap {
   void *gc_head[HZ3_CLASS_COUNT];       /* each bin's head and count at that check */
   uint32_t gc_count[HZ3_CLASS_COUNT];
   uint8_t overflowed[HZ3_CLASS_COUNT];  /* cache overflowed since the class's last refill */
+  /* Most objects the next refill of each class may cut from never-used span
+   * memory (0: not started; see HZ3_CARVE_START_BYTES). */
+  uint16_t carve_goal[HZ3_CLASS_COUNT];
   struct hz3_heap *next_free;           /* on the parked-heap list */
   uint64_t warm_bytes;                  /* cached bytes it was parked with (HZ3_CHURN_PARK_MB) */
   uint64_t attach_ms;                   /* when the current thread adopted it (HZ3_EXIT_PURGE_CHURN) */
