@@ -40,6 +40,17 @@
 #define HZ3_CACHE_FOREIGN   1
 #endif
 
+/* 1 (with HZ3_CACHE_FOREIGN): a thread's first free, made before it has a
+ * heap, sends a foreign object home instead of caching it. A thread handed
+ * one block of a batch its creator carved back to back (cache-scratch) would
+ * otherwise get that very block from each of its mallocs, in the cache line
+ * its siblings write: bench_cache_scratch 2 1000 8 50000 ran at 0.43x of the
+ * peers. Later foreign frees are cached as before (the fast path does not
+ * look at the owner). 0: the first free is cached like the others. */
+#ifndef HZ3_FIRST_FREE_HOME
+#define HZ3_FIRST_FREE_HOME 1
+#endif
+
 /* Bytes a thread cache may hold per size class (HZ_TCACHE_SCALE scales it). */
 #ifndef HZ3_TCACHE_CLASS_BYTES
 #define HZ3_TCACHE_CLASS_BYTES (256u << 10)
@@ -59,6 +70,60 @@
  * (HZ3_TCACHE_GC_MS) while above it. 1: fixed limits. */
 #ifndef HZ3_ADAPTIVE_FACTOR
 #define HZ3_ADAPTIVE_FACTOR 4
+#endif
+
+/* 1: when the last worker exits after living shorter than the purge delay
+ * (HZ_PURGE_DELAY_MS), free pages are left to the delayed purge instead of
+ * all returned at once: thread generations that short (mstress: a new pair
+ * of threads every 3 ms; larson: a thread per round) faulted every returned
+ * page back in at the next generation. 7 interleaved runs, medians:
+ * mstress T=2 130 k -> 6.6 k page faults, task-clock 446 -> 184 ms;
+ * larson T=1 41 k -> 2.6 k faults, 267 -> 104 ms; larson T=2 61 k -> 5.8 k,
+ * 405 -> 272 ms. The cost is peak RSS (the free pages stay resident between
+ * generations): mstress 13 -> 26 MB, larson T=2 19 -> 23 MB on their own;
+ * with HZ3_CHURN_PARK_MB below 13 -> 22 MB (mimalloc 32, tcmalloc 27) and
+ * 19 -> 18..21 MB (jemalloc 14, tcmalloc 21); docs/hz3.md.
+ * 0: the last exit always returns every free page. */
+#ifndef HZ3_EXIT_PURGE_CHURN
+#define HZ3_EXIT_PURGE_CHURN 1
+#endif
+/* ...as long as the free memory left resident (committed minus in use) is at
+ * most this many MiB; beyond it everything goes as without the flag, so a
+ * program that idles after its short threads keeps at most this much.
+ * mstress and larson keep 10-17 MiB of free units dirty there next to
+ * 9-13 MiB of spans: 16 kept half the mstress gain (302 ms, 55 k faults,
+ * 19 MB), 8 none of it. */
+#ifndef HZ3_EXIT_CHURN_KEEP_MB
+#define HZ3_EXIT_CHURN_KEEP_MB 32
+#endif
+
+/* 1: a thread that exits while other workers run, and while fewer heaps are
+ * parked than threads live, parks its heap with its caches, stash and spans
+ * (only its outboxes are sent): the next thread to start adopts it and
+ * allocates from warm caches instead of refilling from spans it just
+ * emptied. A small gain: larson (a new thread per round, overlapping its
+ * predecessor) T=2, 7 interleaved runs, task-clock median 282 -> 267 ms,
+ * peak RSS unchanged (24 MB); callgrind (larson 2 100 ...) -1.8 %
+ * instructions; T=1 122 -> 118 ms. The last exit, malloc_trim and out of
+ * memory flush parked heaps as before. 0: every exit flushes its heap. */
+#ifndef HZ3_PARK_KEEPS_CACHES
+#define HZ3_PARK_KEEPS_CACHES 1
+#endif
+
+/* With HZ3_EXIT_PURGE_CHURN: a worker that lived shorter than the purge
+ * delay parks its heap warm (caches, stash, spans kept, as with
+ * HZ3_PARK_KEEPS_CACHES), even when it is the last worker, while the warm
+ * parked heaps hold at most this many MiB of cached objects together; its
+ * last exit then leaves the parked heaps as they are. The next generation
+ * adopts them and allocates from their caches instead of refilling from the
+ * spans the flush had just emptied (and made dirty). On top of
+ * HZ3_EXIT_PURGE_CHURN, 5 interleaved runs, medians: mstress T=2 task-clock
+ * 271 -> 137 ms, peak RSS 26.6 -> 19.7 MB; larson T=2 308 -> 173 ms,
+ * 23.4 -> 18.3 MB (base 17.8); larson T=1 129 -> 71 ms, 10.0 -> 8.5 MB.
+ * malloc_trim, out of memory and the last exit of a long-lived worker flush
+ * them. 0: short-lived workers are flushed like the others. */
+#ifndef HZ3_CHURN_PARK_MB
+#define HZ3_CHURN_PARK_MB 32
 #endif
 
 /* Slow start of carving: the first refill of a class cuts at most this many

@@ -37,6 +37,8 @@ static hz_lock hz3_heaps_lock = HZ_LOCK_INIT;    /* slots, directory, parked lis
 static hz3_heap *hz3_parked;                      /* heaps of exited threads */
 static uint32_t hz3_max_slot;
 static uint64_t hz3_live_count;
+static uint64_t hz3_parked_count;
+static uint64_t hz3_parked_warm_bytes;            /* caches kept by HZ3_CHURN_PARK_MB */
 
 /* Threads that already ran their exit hook but still allocate (other key
  * destructors, libc teardown) use this shared heap under a lock; they never
@@ -620,7 +622,12 @@ static hz3_heap *hz3_heap_attach(void) {
   hz_lock_acquire(&hz3_heaps_lock);
   hz3_heap *heap = hz3_parked;
   bool adopted = heap != NULL;
-  if (adopted) hz3_parked = heap->next_free;
+  if (adopted) {
+    hz3_parked = heap->next_free;
+    hz3_parked_count--;
+    hz3_parked_warm_bytes -= heap->warm_bytes;
+    heap->warm_bytes = 0;
+  }
   else heap = hz3_heap_create_locked();
   if (heap != NULL) {
     heap->live = 1;
@@ -631,6 +638,7 @@ static hz3_heap *hz3_heap_attach(void) {
   if (heap == NULL) return NULL;
   hz3_tls_heap = heap;
   hz3_tls_state = HZ3_THREAD_ATTACHED;
+  if (HZ3_EXIT_PURGE_CHURN) heap->attach_ms = hz_os_now_ms();
   /* May allocate (keys past 32): the heap is already in place for that. */
   pthread_setspecific(hz3_exit_key, heap);
   hz_stat_add(HZ_STAT_THREADS_STARTED, 1);
@@ -650,27 +658,71 @@ static void hz3_heap_flush(hz3_heap *heap) {
   hz3_release_empty_spans(heap);
 }
 
+/* Bytes a heap holds in its caches and stash (HZ3_CHURN_PARK_MB). */
+static uint64_t hz3_heap_cached_bytes(const hz3_heap *heap) {
+  uint64_t bytes = 0;
+  for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++)
+    bytes += (uint64_t)heap->bins[cls].count * hz3_classes[cls].size;
+#if HZ3_REMOTE_SPLICE
+  bytes += heap->stash_bytes;
+#endif
+  return bytes;
+}
+
 /* pthread key destructor: runs at thread exit with the thread's heap. */
 static void hz3_thread_exit(void *arg) {
   hz3_heap *heap = arg;
   if (heap == NULL || heap != hz3_tls_heap) return;
-  hz3_heap_flush(heap);
+  /* Parked warm (caches, stash and spans stay; only objects bound for other
+   * heaps leave) when the next thread to start is likely to adopt this heap:
+   * other workers run and fewer heaps are parked than threads live
+   * (HZ3_PARK_KEEPS_CACHES), or this thread lived shorter than the purge
+   * delay, so threads come in generations (HZ3_CHURN_PARK_MB bounds what
+   * such heaps keep). A later long-lived last exit, trim or OOM flushes
+   * parked heaps. */
+  bool short_lived = HZ3_EXIT_PURGE_CHURN && hz_options.purge_delay_ms >= 0 &&
+                     hz_os_now_ms() - heap->attach_ms < (uint64_t)hz_options.purge_delay_ms;
+  bool keep = HZ3_PARK_KEEPS_CACHES && __atomic_load_n(&hz3_live_count, __ATOMIC_RELAXED) > 2 &&
+              __atomic_load_n(&hz3_parked_count, __ATOMIC_RELAXED) + 1 < __atomic_load_n(&hz3_live_count, __ATOMIC_RELAXED);
+  uint64_t warm = 0;
+  if (HZ3_CHURN_PARK_MB > 0 && short_lived && !keep) {
+    warm = hz3_heap_cached_bytes(heap);
+    keep = __atomic_load_n(&hz3_parked_warm_bytes, __ATOMIC_RELAXED) + warm <= ((uint64_t)HZ3_CHURN_PARK_MB << 20);
+    if (!keep) warm = 0;
+  }
+  if (keep) hz3_outbox_flush_all(heap);
+  else hz3_heap_flush(heap);
   hz3_tls_heap = (hz3_heap *)&hz3_heap_empty;
   hz3_tls_state = HZ3_THREAD_EXITED;
   hz_lock_acquire(&hz3_heaps_lock);
   heap->live = 0;
   heap->next_free = hz3_parked;
   hz3_parked = heap;
+  hz3_parked_count++;
+  heap->warm_bytes = warm;
+  hz3_parked_warm_bytes += warm;
   uint64_t live = --hz3_live_count;
   hz_lock_release(&hz3_heaps_lock);
   hz_stat_add(HZ_STAT_THREADS_EXITED, 1);
   /* The last worker is gone (typically: all joined, the main thread goes on
    * alone): nothing will refill soon, so return what the workers held now
-   * instead of waiting for traffic that may never come. */
+   * instead of waiting for traffic that may never come. Unless the worker
+   * lived shorter than the purge delay (HZ3_EXIT_PURGE_CHURN): the next
+   * generation is likely to start within the delay and would fault every
+   * returned page back in and refill every flushed cache, so parked heaps
+   * stay as they are and only pages already idle for the delay go. */
   if (live <= 1 && hz_options.purge_delay_ms >= 0) {
-    hz3_flush_parked();
-    hz3_arena_purge(true);
-    hz3_large_purge(true);
+    bool churn = short_lived;
+    if (churn) {
+      /* Bounded: a program that goes idle after its short threads keeps at
+       * most this much resident beyond what it uses. */
+      uint64_t mapped, in_use, free_bytes, committed;
+      hz3_arena_usage(&mapped, &in_use, &free_bytes, &committed);
+      churn = committed - in_use <= ((uint64_t)HZ3_EXIT_CHURN_KEEP_MB << 20);
+    }
+    if (!churn || HZ3_CHURN_PARK_MB == 0) hz3_flush_parked();
+    hz3_arena_purge(!churn);
+    hz3_large_purge(!churn);
   }
 }
 
@@ -750,13 +802,16 @@ void hz3_free_slow(void *p) {
     if (hz_options.stats) hz_stat_band_sample(hz_stat_band_of(hz3_classes[cls].size), -1, -(int64_t)hz3_classes[cls].size);
     hz3_mark_free(p);
     hz3_inbox_push(owner, p, p, 1);
-  } else if (owner == heap->slot || HZ3_CACHE_FOREIGN) {
+  } else if (owner == heap->slot || (HZ3_CACHE_FOREIGN && !HZ3_FIRST_FREE_HOME)) {
     hz3_bin *bin = &heap->bins[tag & 0xFFu];
     *(void **)p = bin->head;
     hz3_mark_free(p);
     bin->head = p;
     if (++bin->count > bin->limit) hz3_bin_overflow(heap, tag & 0xFFu);
   } else {
+    /* With HZ3_CACHE_FOREIGN the fast path caches every other foreign
+     * object, so this is a thread's first free, before it had a heap: an
+     * object handed over by its allocating thread (HZ3_FIRST_FREE_HOME). */
     hz3_bin *bin = &heap->bins[tag & 0xFFu];  /* a free that bypasses the cache */
     bin->net--;
     if (hz_unlikely(hz_options.stats) && heap->published[tag & 0xFFu] - (bin->net - (int64_t)bin->count) >= 64)
@@ -769,8 +824,11 @@ void hz3_free_slow(void *p) {
 
 static void hz3_flush_parked(void) {
   hz_lock_acquire(&hz3_heaps_lock);
-  for (hz3_heap *parked = hz3_parked; parked != NULL; parked = parked->next_free)
+  for (hz3_heap *parked = hz3_parked; parked != NULL; parked = parked->next_free) {
     hz3_heap_flush(parked);
+    parked->warm_bytes = 0;
+  }
+  hz3_parked_warm_bytes = 0;
   hz_lock_release(&hz3_heaps_lock);
 }
 

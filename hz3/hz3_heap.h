@@ -3,8 +3,9 @@
  *
  * A heap is the whole allocation state of one thread and is named by its slot
  * number, which is also the owner field of every tag of its spans. When the
- * thread exits the heap is flushed and parked on a free list with its slot;
- * the next new thread adopts it, pending remote frees included. So slots are
+ * thread exits the heap is parked on a free list with its slot, flushed or
+ * (thread churn, hz3_config.h) warm; the next new thread adopts it, pending
+ * remote frees included. So slots are
  * recycled, there is no thread limit, and a dead thread's pages are reused
  * instead of leaked. */
 #ifndef HZ3_HEAP_H
@@ -64,6 +65,8 @@ typedef struct hz3_heap {
   struct hz3_heap *next_free;           /* on the parked-heap list */
   uint64_t loose_bytes;                 /* resident free objects of large classes in live spans (HZ3_LOOSE_BUDGET) */
   hz_refault refault;                   /* their budget's back-off (common/hz_budget.h) */
+  uint64_t warm_bytes;                  /* cached bytes it was parked with (HZ3_CHURN_PARK_MB) */
+  uint64_t attach_ms;                   /* when the current thread adopted it (HZ3_EXIT_PURGE_CHURN) */
   int64_t published[HZ3_CLASS_COUNT];   /* live share last added to the peak gauges (HZ_STATS) */
   /* Written by other threads: keep it off the owner's cache lines. */
   _Alignas(64) _Atomic(void *) inbox;

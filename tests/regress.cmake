@@ -3,3 +3,7 @@ hz_suite_test(regress_large_shrink_slots
   SOURCES regress/test_large_shrink_slots.c
   LABELS regress
   TIMEOUT 120)
+hz_suite_test(regress_scratch_sharing
+  SOURCES regress/test_scratch_sharing.c
+  LABELS regress
+  TIMEOUT 60)
