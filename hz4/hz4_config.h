@@ -108,6 +108,15 @@
 #define HZ4_CHAIN_RAISES_LIMIT 1 /* 1: collected remote frees raise their bin's limit until the
                                     bin runs dry (0: the next local free trims it) */
 #endif
+#ifndef HZ4_REMOTE_INLINE
+#define HZ4_REMOTE_INLINE    1   /* 1: a remote free's append to its open buffer is written into
+                                    hz4_free_other with tail calls only (0: a call to
+                                    hz4_remote_free, registers saved per remote free) */
+#endif
+#ifndef HZ4_COLLECT_SPLICE
+#define HZ4_COLLECT_SPLICE   1   /* 1: collection links a buffer's objects onto the bin in a loop that
+                                    keeps the list head in a register (0: one sink call per object) */
+#endif
 #ifndef HZ4_ADAPTIVE_CACHE
 #define HZ4_ADAPTIVE_CACHE   1   /* 1: class cache limits grow with demand (HZ4_TCACHE_MAX_BYTES) */
 #endif

@@ -484,6 +484,15 @@ static hz_noinline void hz4_free_other_rare(void *p, uint32_t tag) {
   hz4_remote_free(heap, owner, tag, size, p);
 }
 
+/* hz4_free_other's statistics and (HZ4_REMOTE_INLINE=0) its call. */
+static hz_noinline void hz4_free_other_tail(hz4_heap *heap, hz4_heap *owner, uint32_t tag, void *p) {
+  unsigned cls = tag & 0xFFu;
+  hz4_bin *bin = &heap->bins[cls];
+  if (hz_unlikely(hz_options.stats) && heap->published[cls] - (bin->net - (int64_t)bin->count) >= 64)
+    hz4_stats_publish(heap, cls);
+  hz4_remote_free(heap, owner, tag, hz4_classes[cls].size, p);
+}
+
 void hz4_free_other(void *p, uint32_t tag) {
   /* The common case: a class object (not a one-block page) of a live
    * owner, freed by a thread with a heap of its own. The empty heap's id
@@ -498,9 +507,24 @@ void hz4_free_other(void *p, uint32_t tag) {
   }
   hz4_bin *bin = &heap->bins[cls];  /* a free that bypasses the cache (see hz4_bin) */
   bin->net--;
-  if (hz_unlikely(hz_options.stats) && heap->published[cls] - (bin->net - (int64_t)bin->count) >= 64)
-    hz4_stats_publish(heap, cls);
-  hz4_remote_free(heap, owner, tag, hz4_classes[cls].size, p);
+  if (!HZ4_REMOTE_INLINE || hz_unlikely(hz_options.stats)) {
+    hz4_free_other_tail(heap, owner, tag, p);
+    return;
+  }
+  /* hz4_remote_free's common case with every call a tail call, so that no
+   * register is saved: ~25 instructions fewer per remote free. */
+  hz4_outbox *box = &heap->outbox[hz4_outbox_slot(tag)];
+  if (hz_unlikely(box->key != ~tag)) {
+    hz4_remote_open(heap, owner, tag, hz4_classes[cls].size, p);
+    return;
+  }
+  hz4_rbuf *buf = box->buf;
+  uint32_t n = buf->count;
+  buf->ptrs[n] = p;  /* (a pointer twice in a row is dropped on collection) */
+  buf->count = ++n;
+  size_t bytes = heap->outbox_bytes + box->size;
+  heap->outbox_bytes = bytes;
+  if (hz_unlikely(n >= box->limit || bytes > HZ4_OUTBOX_BYTES)) hz4_outbox_full(heap, box);
 }
 
 bool hz4_heaps_solo(void) { return __atomic_load_n(&hz4_live_count, __ATOMIC_RELAXED) <= 1; }
