@@ -72,6 +72,9 @@
 #ifndef HZ4_OUTBOX_BYTES
 #define HZ4_OUTBOX_BYTES     ((size_t)2 << 20)
 #endif
+#ifndef HZ4_OUTBOX_SHRINK_TO
+#define HZ4_OUTBOX_SHRINK_TO (HZ4_OUTBOX_BYTES / 2)  /* an outbox over its bound sends down to this */
+#endif
 
 /* Switches (1 = on). Each is an optimization or policy that can be turned
  * off to measure it or to rule it out. */
@@ -127,6 +130,10 @@
 #define HZ4_SHRINK_ONE_PASS  1   /* 1: an outbox over its byte bound sends its largest buffers (to
                                     the power of two) in two passes (0: exactly largest first, a
                                     search over every buffer per send) */
+#endif
+#ifndef HZ4_SHRINK_CURRENT
+#define HZ4_SHRINK_CURRENT   1   /* 1: an outbox over its bound first sends the buffer that crossed it,
+                                    if that holds 1/32 of the bound or more */
 #endif
 #ifndef HZ4_SPARE_PAGE
 #define HZ4_SPARE_PAGE       1   /* 1: keep one empty page per class against ping-pong */

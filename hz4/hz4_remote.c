@@ -190,7 +190,15 @@ void hz4_remote_free(hz4_heap *heap, hz4_heap *owner, uint32_t tag, size_t size,
 }
 
 hz_noinline void hz4_outbox_full(hz4_heap *heap, hz4_outbox *box) {
-  if (box->buf->count >= box->limit) hz4_outbox_flush(heap, (unsigned)(box - heap->outbox));
+  unsigned slot = (unsigned)(box - heap->outbox);
+  if (box->buf->count >= box->limit) {
+    hz4_outbox_flush(heap, slot);
+  } else if (HZ4_SHRINK_CURRENT && (size_t)box->buf->count * box->size >= HZ4_OUTBOX_BYTES / 32) {
+    /* Over the bound, and the buffer that crossed it is a large one (it
+     * usually is: bytes pile up in the large classes' buffers): sending it
+     * alone costs nothing to find, where the shrink looks at every buffer. */
+    hz4_outbox_flush(heap, slot);
+  }
   if (heap->outbox_bytes > HZ4_OUTBOX_BYTES) hz4_outbox_shrink(heap);
 }
 
@@ -202,7 +210,7 @@ void hz4_outbox_shrink(hz4_heap *heap) {
      * power of two instead: one pass sums the bytes per size octave, the
      * second sends the buffers of the top octaves that make up the excess;
      * and down to half the bound, so the next crossing is twice as far. */
-    const size_t target = HZ4_OUTBOX_BYTES / 2;
+    const size_t target = HZ4_OUTBOX_SHRINK_TO;
     size_t octave_bytes[64] = {0};
     uint8_t octave[HZ4_OUTBOX_SLOTS];
     unsigned top = 0;
