@@ -500,8 +500,9 @@ void hz4_free_other(void *p, uint32_t tag) {
   hz4_heap *heap = hz4_tls_heap;
   hz4_heap *owner = hz4_segment_of(p)->owner;
   unsigned cls = tag & 0xFFu;
-  if (hz_unlikely(tag == 0 || (tag & HZ4_TAG_BLOCK) || owner == NULL || heap->id == HZ4_OWNER_NONE ||
-                  (tag >> HZ4_OWNER_SHIFT) == heap->id)) {
+  /* (The caller, hz_line_free, has seen that the tag's owner is not this
+   * heap: no test for that here.) */
+  if (hz_unlikely(tag == 0 || (tag & HZ4_TAG_BLOCK) || owner == NULL || heap->id == HZ4_OWNER_NONE)) {
     hz4_free_other_rare(p, tag);
     return;
   }
