@@ -476,19 +476,23 @@ static hz_noinline void hz4_free_other_rare(void *p, uint32_t tag) {
     hz4_block_counted(size, -1);  /* released by its owner later */
   } else {
     size = hz4_classes[cls].size;
-    hz4_bin *bin = &heap->bins[cls];  /* a free that bypasses the cache (see hz4_bin) */
-    bin->net--;
-    if (hz_unlikely(hz_options.stats) && heap->published[cls] - (bin->net - (int64_t)bin->count) >= 64)
-      hz4_stats_publish(heap, cls);
+    if (!HZ4_NET_PER_MESSAGE) {
+      hz4_bin *bin = &heap->bins[cls];  /* a free that bypasses the cache (see hz4_bin) */
+      bin->net--;
+      if (hz_unlikely(hz_options.stats) && heap->published[cls] - (bin->net - (int64_t)bin->count) >= 64)
+        hz4_stats_publish(heap, cls);
+    }
   }
   hz4_remote_free(heap, owner, tag, size, p);
 }
 
-/* hz4_free_other's statistics and (HZ4_REMOTE_INLINE=0) its call. */
+/* hz4_free_other's statistics (HZ4_NET_PER_MESSAGE=0) and (HZ4_REMOTE_INLINE=0)
+ * its call. */
 static hz_noinline void hz4_free_other_tail(hz4_heap *heap, hz4_heap *owner, uint32_t tag, void *p) {
   unsigned cls = tag & 0xFFu;
   hz4_bin *bin = &heap->bins[cls];
-  if (hz_unlikely(hz_options.stats) && heap->published[cls] - (bin->net - (int64_t)bin->count) >= 64)
+  if (!HZ4_NET_PER_MESSAGE && hz_unlikely(hz_options.stats) &&
+      heap->published[cls] - (bin->net - (int64_t)bin->count) >= 64)
     hz4_stats_publish(heap, cls);
   hz4_remote_free(heap, owner, tag, hz4_classes[cls].size, p);
 }
@@ -506,9 +510,8 @@ void hz4_free_other(void *p, uint32_t tag) {
     hz4_free_other_rare(p, tag);
     return;
   }
-  hz4_bin *bin = &heap->bins[cls];  /* a free that bypasses the cache (see hz4_bin) */
-  bin->net--;
-  if (!HZ4_REMOTE_INLINE || hz_unlikely(hz_options.stats)) {
+  if (!HZ4_NET_PER_MESSAGE) heap->bins[cls].net--;  /* a free that bypasses the cache (see hz4_bin) */
+  if (!HZ4_REMOTE_INLINE || (!HZ4_NET_PER_MESSAGE && hz_unlikely(hz_options.stats))) {
     hz4_free_other_tail(heap, owner, tag, p);
     return;
   }

@@ -131,12 +131,23 @@ void hz4_inbox_push_one(hz4_heap *owner, unsigned cls, void *p) {
   hz4_inbox_push(owner, cls, (uintptr_t)p | HZ4_MSG_OBJECT, 1);
 }
 
+/* Remote frees that bypassed the bin of class `cls` (see hz4_bin). */
+static inline void hz4_net_sent(hz4_heap *heap, unsigned cls, uint32_t n) {
+  if (cls >= HZ4_CLASS_COUNT) return;  /* one-block pages are counted apart */
+  hz4_bin *bin = &heap->bins[cls];
+  bin->net -= n;
+  if (hz_unlikely(hz_options.stats) && heap->published[cls] - (bin->net - (int64_t)bin->count) >= 64)
+    hz4_stats_publish(heap, cls);
+}
+
 void hz4_outbox_flush(hz4_heap *heap, unsigned slot) {
   hz4_outbox *box = &heap->outbox[slot];
   hz4_rbuf *buf = box->buf;
+  unsigned cls = ~box->key & 0xFFu;
   heap->outbox_bytes -= (size_t)buf->count * box->size;
   heap->outbox_used &= ~(1ull << slot);
-  hz4_inbox_push(box->owner, ~box->key & 0xFFu, (uintptr_t)buf, buf->count);
+  if (HZ4_NET_PER_MESSAGE) hz4_net_sent(heap, cls, buf->count);
+  hz4_inbox_push(box->owner, cls, (uintptr_t)buf, buf->count);
   box->key = 0;
   box->buf = NULL;
   box->owner = NULL;
@@ -158,11 +169,15 @@ hz_noinline void hz4_remote_open(hz4_heap *heap, hz4_heap *owner, uint32_t tag, 
       hz4_outbox_flush_all(heap);
       hz4_parked_reclaim_flagged();
     }
-    if (hz4_free_to_parked(owner, p)) return;
+    if (hz4_free_to_parked(owner, p)) {
+      if (HZ4_NET_PER_MESSAGE) hz4_net_sent(heap, cls, 1);
+      return;
+    }
   }
   if (box->key != 0) hz4_outbox_flush(heap, slot);  /* another key wants the slot */
   hz4_rbuf *buf = hz4_rbuf_get(heap);
   if (buf == NULL) {  /* out of memory even for a buffer: send the object alone */
+    if (HZ4_NET_PER_MESSAGE) hz4_net_sent(heap, cls, 1);
     hz4_inbox_push_one(owner, cls, p);
     return;
   }
