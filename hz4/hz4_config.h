@@ -74,7 +74,7 @@
 #endif
 #ifndef HZ4_OUTBOX_SHRINK_TO
 /* An outbox over its bound sends its largest buffers down to this. A quarter
- * of the bound: 10 % fewer shrink instructions on main_r90 but 12 % more
+ * of the bound: 27 % fewer shrink instructions on main_r90 but 11-12 % more
  * messages (docs/hz4.md, tuning log), so not taken. */
 #define HZ4_OUTBOX_SHRINK_TO (HZ4_OUTBOX_BYTES / 2)
 #endif

@@ -516,7 +516,7 @@ void hz4_free_other(void *p, uint32_t tag) {
     return;
   }
   /* hz4_remote_free's common case with every call a tail call, so that no
-   * register is saved: ~25 instructions fewer per remote free. */
+   * register is saved (main_r50: 65 -> 45 instructions per remote free). */
   hz4_outbox *box = &heap->outbox[hz4_outbox_slot(tag)];
   if (hz_unlikely(box->key != ~tag)) {
     hz4_remote_open(heap, owner, tag, hz4_classes[cls].size, p);

@@ -338,7 +338,8 @@ static uint32_t hz4_inbox_drain(hz4_sink *s) {
       hz4_rbuf *buf = (hz4_rbuf *)msg;
       msg = (uintptr_t)buf->next;
       uint32_t n = buf->count;
-      if (HZ4_COLLECT_SPLICE && s->to_bin && s->cls != HZ4_CLS_BLOCK) s->taken += hz4_splice(heap, s->cls, buf->ptrs, n);
+      if (HZ4_COLLECT_SPLICE && s->to_bin && s->cls != HZ4_CLS_BLOCK)
+        s->taken += hz4_splice(heap, s->cls, buf->ptrs, n);
       else
         for (uint32_t i = 0; i < n; i++) hz4_sink_put(s, buf->ptrs[i]);
       total += n;
