@@ -72,6 +72,12 @@
 #ifndef HZ4_OUTBOX_BYTES
 #define HZ4_OUTBOX_BYTES     ((size_t)2 << 20)
 #endif
+#ifndef HZ4_OUTBOX_SHRINK_TO
+/* An outbox over its bound sends its largest buffers down to this. A quarter
+ * of the bound: 27 % fewer shrink instructions on main_r90 but 11-12 % more
+ * messages (docs/hz4.md, tuning log), so not taken. */
+#define HZ4_OUTBOX_SHRINK_TO (HZ4_OUTBOX_BYTES / 2)
+#endif
 
 /* Switches (1 = on). Each is an optimization or policy that can be turned
  * off to measure it or to rule it out. */
@@ -126,6 +132,29 @@
 #define HZ4_CHAIN_RAISES_LIMIT 1 /* 1: collected remote frees raise their bin's limit until the
                                     bin runs dry (0: the next local free trims it) */
 #endif
+#ifndef HZ4_REMOTE_INLINE
+#define HZ4_REMOTE_INLINE    1   /* 1: a remote free's append to its open buffer is written into
+                                    hz4_free_other with tail calls only (0: a call to
+                                    hz4_remote_free, three registers saved and restored per remote
+                                    free): ~60 -> ~45 instructions per remote free; callgrind
+                                    main_r50/main_r90 T=2 scaled, whole program 73.3M/87.4M with
+                                    0 vs 71.2M/83.6M */
+#endif
+#ifndef HZ4_NET_PER_MESSAGE
+#define HZ4_NET_PER_MESSAGE  1   /* 1: the statistics' count of frees that bypass the bin (hz4_bin.net)
+                                    is charged a message at a time when a buffer is sent, not per
+                                    remote free (the counts lag by what sits in the outbox, at most
+                                    HZ4_OUTBOX_BYTES, until it is sent: at the latest at thread
+                                    exit); saves the bin line's update and the HZ_STATS test per
+                                    remote free */
+#endif
+#ifndef HZ4_COLLECT_SPLICE
+#define HZ4_COLLECT_SPLICE   1   /* 1: collection links a buffer's objects onto the bin in a loop that
+                                    keeps the list head in a register (0: the generic per-object sink,
+                                    which reloads the head after every link store, ~20 instead of
+                                    ~6 instructions per object): callgrind main_r50/main_r90 T=2
+                                    scaled 72.5M/85.9M with 0 vs 71.2M/83.6M */
+#endif
 #ifndef HZ4_ADAPTIVE_CACHE
 #define HZ4_ADAPTIVE_CACHE   1   /* 1: class cache limits grow with demand (HZ4_TCACHE_MAX_BYTES) */
 #endif
@@ -136,6 +165,15 @@
 #define HZ4_SHRINK_ONE_PASS  1   /* 1: an outbox over its byte bound sends its largest buffers (to
                                     the power of two) in two passes (0: exactly largest first, a
                                     search over every buffer per send) */
+#endif
+#ifndef HZ4_SHRINK_CURRENT
+#define HZ4_SHRINK_CURRENT   1   /* 1: an outbox over its bound first sends the buffer that crossed it
+                                    if that holds 1/32 of the bound or more: with objects of 16..32768
+                                    bytes the bound is crossed every few dozen frees, and the shrink's
+                                    look at every open buffer cost ~22 instructions per remote free;
+                                    the large buffer that crossed it is usually among those the
+                                    shrink would pick. Callgrind main_r50/main_r90 T=2 scaled
+                                    72.8M/87.6M with 0 vs 71.2M/83.6M; messages 8 % fewer */
 #endif
 #ifndef HZ4_SPARE_PAGE
 #define HZ4_SPARE_PAGE       1   /* 1: keep one empty page per class against ping-pong */

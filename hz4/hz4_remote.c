@@ -131,12 +131,23 @@ void hz4_inbox_push_one(hz4_heap *owner, unsigned cls, void *p) {
   hz4_inbox_push(owner, cls, (uintptr_t)p | HZ4_MSG_OBJECT, 1);
 }
 
+/* Remote frees that bypassed the bin of class `cls` (see hz4_bin). */
+static inline void hz4_net_sent(hz4_heap *heap, unsigned cls, uint32_t n) {
+  if (cls >= HZ4_CLASS_COUNT) return;  /* one-block pages are counted apart */
+  hz4_bin *bin = &heap->bins[cls];
+  bin->net -= n;
+  if (hz_unlikely(hz_options.stats) && heap->published[cls] - (bin->net - (int64_t)bin->count) >= 64)
+    hz4_stats_publish(heap, cls);
+}
+
 void hz4_outbox_flush(hz4_heap *heap, unsigned slot) {
   hz4_outbox *box = &heap->outbox[slot];
   hz4_rbuf *buf = box->buf;
+  unsigned cls = ~box->key & 0xFFu;
   heap->outbox_bytes -= (size_t)buf->count * box->size;
   heap->outbox_used &= ~(1ull << slot);
-  hz4_inbox_push(box->owner, ~box->key & 0xFFu, (uintptr_t)buf, buf->count);
+  if (HZ4_NET_PER_MESSAGE) hz4_net_sent(heap, cls, buf->count);
+  hz4_inbox_push(box->owner, cls, (uintptr_t)buf, buf->count);
   box->key = 0;
   box->buf = NULL;
   box->owner = NULL;
@@ -145,8 +156,7 @@ void hz4_outbox_flush(hz4_heap *heap, unsigned slot) {
 /* Opens the outbox slot of `tag` (sending what another key left there)
  * and stores `p`. Out of line: it needs registers the common case, an
  * append to an open buffer, does not. */
-static hz_noinline void hz4_remote_open(hz4_heap *heap, hz4_heap *owner, uint32_t tag, size_t size,
-                                        void *p) {
+hz_noinline void hz4_remote_open(hz4_heap *heap, hz4_heap *owner, uint32_t tag, size_t size, void *p) {
   unsigned slot = hz4_outbox_slot(tag), cls = tag & 0xFFu;
   hz4_outbox *box = &heap->outbox[slot];
   if (HZ4_SOLO_DIRECT && cls < HZ4_CLASS_COUNT &&
@@ -159,11 +169,15 @@ static hz_noinline void hz4_remote_open(hz4_heap *heap, hz4_heap *owner, uint32_
       hz4_outbox_flush_all(heap);
       hz4_parked_reclaim_flagged();
     }
-    if (hz4_free_to_parked(owner, p)) return;
+    if (hz4_free_to_parked(owner, p)) {
+      if (HZ4_NET_PER_MESSAGE) hz4_net_sent(heap, cls, 1);
+      return;
+    }
   }
   if (box->key != 0) hz4_outbox_flush(heap, slot);  /* another key wants the slot */
   hz4_rbuf *buf = hz4_rbuf_get(heap);
   if (buf == NULL) {  /* out of memory even for a buffer: send the object alone */
+    if (HZ4_NET_PER_MESSAGE) hz4_net_sent(heap, cls, 1);
     hz4_inbox_push_one(owner, cls, p);
     return;
   }
@@ -191,7 +205,15 @@ void hz4_remote_free(hz4_heap *heap, hz4_heap *owner, uint32_t tag, size_t size,
 }
 
 hz_noinline void hz4_outbox_full(hz4_heap *heap, hz4_outbox *box) {
-  if (box->buf->count >= box->limit) hz4_outbox_flush(heap, (unsigned)(box - heap->outbox));
+  unsigned slot = (unsigned)(box - heap->outbox);
+  if (box->buf->count >= box->limit) {
+    hz4_outbox_flush(heap, slot);
+  } else if (HZ4_SHRINK_CURRENT && (size_t)box->buf->count * box->size >= HZ4_OUTBOX_BYTES / 32) {
+    /* Over the bound, and the buffer that crossed it is a large one (it
+     * usually is: bytes pile up in the large classes' buffers): sending it
+     * alone costs nothing to find, where the shrink looks at every buffer. */
+    hz4_outbox_flush(heap, slot);
+  }
   if (heap->outbox_bytes > HZ4_OUTBOX_BYTES) hz4_outbox_shrink(heap);
 }
 
@@ -203,7 +225,7 @@ void hz4_outbox_shrink(hz4_heap *heap) {
      * power of two instead: one pass sums the bytes per size octave, the
      * second sends the buffers of the top octaves that make up the excess;
      * and down to half the bound, so the next crossing is twice as far. */
-    const size_t target = HZ4_OUTBOX_BYTES / 2;
+    const size_t target = HZ4_OUTBOX_SHRINK_TO;
     size_t octave_bytes[64] = {0};
     uint8_t octave[HZ4_OUTBOX_SLOTS];
     unsigned top = 0;
@@ -277,6 +299,29 @@ static inline void hz4_sink_put(hz4_sink *s, void *p) {
   s->taken++;
 }
 
+/* A buffer's objects onto the bin, in the order hz4_sink_put would push
+ * them. Written apart because there the bin head is reloaded after every
+ * link store (the store might alias it) and the sink's kind is tested per
+ * object: ~20 instructions per object against ~6 here. Returns the objects
+ * linked (an object equal to the one before it, a double free, is not). */
+static uint32_t hz4_splice(hz4_heap *heap, unsigned cls, void *const *ptrs, uint32_t n) {
+  hz4_bin *bin = &heap->bins[cls];
+  void *head = bin->head;
+  uint32_t dropped = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    void *p = ptrs[i];
+    if (hz_unlikely(p == head)) {
+      dropped++;
+      continue;
+    }
+    *(void **)p = head;
+    head = p;
+  }
+  bin->head = head;
+  if (hz_unlikely(dropped)) hz_stat_add(HZ_STAT_INVALID_FREES, dropped);
+  return n - dropped;
+}
+
 /* Takes inbox `cls` whole and hands every object to the sink; emptied
  * buffers become the heap's spares. Returns the objects collected. */
 static uint32_t hz4_inbox_drain(hz4_sink *s) {
@@ -293,7 +338,10 @@ static uint32_t hz4_inbox_drain(hz4_sink *s) {
       hz4_rbuf *buf = (hz4_rbuf *)msg;
       msg = (uintptr_t)buf->next;
       uint32_t n = buf->count;
-      for (uint32_t i = 0; i < n; i++) hz4_sink_put(s, buf->ptrs[i]);
+      if (HZ4_COLLECT_SPLICE && s->to_bin && s->cls != HZ4_CLS_BLOCK)
+        s->taken += hz4_splice(heap, s->cls, buf->ptrs, n);
+      else
+        for (uint32_t i = 0; i < n; i++) hz4_sink_put(s, buf->ptrs[i]);
       total += n;
       hz4_rbuf_put(heap, buf);
     }

@@ -36,6 +36,9 @@ void hz4_outbox_full(hz4_heap *heap, hz4_outbox *box);
 /* Opens (or continues) the outbox buffer of `tag` with `p` (`size` bytes)
  * for `owner`. */
 void hz4_remote_free(hz4_heap *heap, hz4_heap *owner, uint32_t tag, size_t size, void *p);
+/* The slot of `tag` is not open (or holds another key): opens it. */
+void hz4_remote_open(hz4_heap *heap, hz4_heap *owner, uint32_t tag, size_t size, void *p);
+
 /* Sends one object on its own (no buffer). */
 void hz4_inbox_push_one(hz4_heap *owner, unsigned cls, void *p);
 
