@@ -1,5 +1,6 @@
-/* hz3 thread heaps: refill, flush, remote frees, thread attach and exit. */
-#include "hz3_heap.h"
+/* hz3 thread heaps: span lists, thread caches, refill, thread attach and exit.
+ * Remote frees: hz3_remote.c. */
+#include "hz3_heap_internal.h"
 #include "hz3_large.h"
 #include "hz_line.h"
 #include "hz_options.h"
@@ -27,8 +28,6 @@ hz_cold void hz3_free_twice(void *p) {
   hz_stat_add(HZ_STAT_INVALID_FREES, 1);
 }
 
-static inline void hz3_mark_free(void *p) { ((uintptr_t *)p)[1] = hz3_free_key; }
-static inline bool hz3_is_marked_free(const void *p) { return ((const uintptr_t *)p)[1] == hz3_free_key; }
 __thread hz3_heap *hz3_tls_heap = (hz3_heap *)&hz3_heap_empty;
 static __thread uint8_t hz3_tls_state;
 
@@ -46,13 +45,7 @@ static uint64_t hz3_parked_warm_bytes;            /* caches kept by HZ3_CHURN_PA
 static hz_lock hz3_shared_lock = HZ_LOCK_INIT;
 static hz3_heap *hz3_shared_heap;
 
-#define HZ3_DIR_BITS 12
-static hz3_heap **hz3_heap_dir[(HZ3_OWNER_MAX >> HZ3_DIR_BITS) + 1];
-
-static inline hz3_heap *hz3_heap_by_slot(uint32_t slot) {
-  hz3_heap **chunk = __atomic_load_n(&hz3_heap_dir[slot >> HZ3_DIR_BITS], __ATOMIC_ACQUIRE);
-  return chunk[slot & ((1u << HZ3_DIR_BITS) - 1)];
-}
+hz3_heap **hz3_heap_dir[(HZ3_OWNER_MAX >> HZ3_DIR_BITS) + 1];
 
 /* ---- statistics (HZ_STATS; see hz3_bin) ---- */
 
@@ -88,23 +81,7 @@ void hz3_class_counts(unsigned cls, uint64_t *allocs, uint64_t *frees) {
 
 /* ---- span lists ---- */
 
-static void hz3_partial_push(hz3_heap *heap, hz3_span *span) {
-  span->in_partial = 1;
-  span->prev = NULL;
-  span->next = heap->partial[span->cls];
-  if (span->next) span->next->prev = span;
-  heap->partial[span->cls] = span;
-}
-
-static void hz3_partial_remove(hz3_heap *heap, hz3_span *span) {
-  span->in_partial = 0;
-  if (span->prev) span->prev->next = span->next;
-  else heap->partial[span->cls] = span->next;
-  if (span->next) span->next->prev = span->prev;
-  span->next = span->prev = NULL;
-}
-
-static void hz3_span_drop(hz3_heap *heap, hz3_span *span) {
+void hz3_span_drop(hz3_heap *heap, hz3_span *span) {
   hz3_partial_remove(heap, span);
 #if HZ3_LOOSE_BUDGET
   heap->loose_bytes -= (uint64_t)span->loose * hz3_classes[span->cls].size;
@@ -146,31 +123,18 @@ static void hz3_loose_budget(hz3_heap *heap) {
 
 #if HZ3_LOOSE_BUDGET
 /* The first class of HZ3_LOOSE_MIN_SIZE or more; set in hz3_heaps_init. */
-static unsigned hz3_loose_first_cls = HZ3_CLASS_COUNT;
+unsigned hz3_loose_first_cls = HZ3_CLASS_COUNT;
 
 /* A loose object stays in its live span: mark it, count it, check the budget.
  * Out of line so hz3_span_put stays inlined into its callers (inline, the
  * mark cost main_r50 +6 % instructions under callgrind). */
-static hz_noinline void hz3_loose_put(hz3_heap *heap, hz3_span *span, void *p) {
+hz_noinline void hz3_loose_put(hz3_heap *heap, hz3_span *span, void *p) {
   ((uintptr_t *)p)[2] = HZ3_LOOSE_RESIDENT;
   span->loose++;
   heap->loose_bytes += hz3_classes[span->cls].size;
   hz3_loose_budget(heap);
 }
 #endif
-
-/* One object comes home to its span. An empty span is released unless it is
- * the heap's only span of that class (a spare against alloc/free ping-pong). */
-static inline void hz3_span_put(hz3_heap *heap, hz3_span *span, void *p) {
-  *(void **)p = span->free;
-  span->free = p;
-  span->used--;
-  if (!span->in_partial) hz3_partial_push(heap, span);
-  if (span->used == 0 && (heap->partial[span->cls] != span || span->next != NULL)) hz3_span_drop(heap, span);
-#if HZ3_LOOSE_BUDGET
-  else if (hz_unlikely(span->cls >= hz3_loose_first_cls)) hz3_loose_put(heap, span, p);
-#endif
-}
 
 static void hz3_release_empty_spans(hz3_heap *heap) {
   for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) {
@@ -183,189 +147,6 @@ static void hz3_release_empty_spans(hz3_heap *heap) {
   }
 }
 
-/* ---- remote frees ---- */
-
-static void hz3_inbox_push(uint32_t owner, void *head, void *tail, uint32_t count) {
-  hz3_heap *target = hz3_heap_by_slot(owner);
-  void *old = atomic_load_explicit(&target->inbox, memory_order_relaxed);
-  do {
-    *(void **)tail = old;
-  } while (!atomic_compare_exchange_weak_explicit(&target->inbox, &old, head,
-                                                  memory_order_release, memory_order_relaxed));
-  hz_stat_add(HZ_STAT_REMOTE_SENT, count);
-  hz_stat_add(HZ_STAT_REMOTE_BATCHES, 1);
-}
-
-#if HZ3_REMOTE_SPLICE
-/* Objects per lane push, per class: HZ3_REMOTE_BATCH, fewer for large
- * classes (HZ3_REMOTE_BATCH_BYTES). Set once in hz3_heaps_init. */
-static uint8_t hz3_remote_batch[HZ3_CLASS_COUNT];
-
-/* Words 2 and 3 of a batch's head object (the class is >= 32 bytes). */
-#define HZ3_BATCH_MIN_SIZE (4 * sizeof(void *))
-
-/* One headed batch onto the owner's batch stack: the tail's link names the
- * batch pushed before it. */
-static void hz3_batch_push(uint32_t owner, void *head, void *tail, uint32_t count, unsigned cls) {
-  hz3_heap *target = hz3_heap_by_slot(owner);
-  uintptr_t *h = head;
-  h[2] = (uintptr_t)tail;
-  h[3] = (uintptr_t)count | ((uintptr_t)cls << 32);
-  void *old = atomic_load_explicit(&target->inbox_batches, memory_order_relaxed);
-  do {
-    *(void **)tail = old;
-  } while (!atomic_compare_exchange_weak_explicit(&target->inbox_batches, &old, head,
-                                                  memory_order_release, memory_order_relaxed));
-  hz_stat_add(HZ_STAT_REMOTE_SENT, count);
-  hz_stat_add(HZ_STAT_REMOTE_BATCHES, 1);
-}
-#endif
-
-static void hz3_outbox_flush(hz3_heap *heap, hz3_outbox *box) {
-  if (box->count == 0) return;
-#if HZ3_REMOTE_SPLICE
-  unsigned cls = (unsigned)(box - heap->outbox);
-  if (hz3_classes[cls].size >= HZ3_BATCH_MIN_SIZE)
-    hz3_batch_push(box->owner, box->head, box->tail, box->count, cls);
-  else
-#endif
-    hz3_inbox_push(box->owner, box->head, box->tail, box->count);
-  heap->outbox_objects -= box->count;
-#if HZ3_REMOTE_SPLICE
-  heap->outbox_bytes -= (size_t)box->count * hz3_classes[cls].size;
-#endif
-  box->head = box->tail = NULL;
-  box->count = 0;
-  unsigned lane = (unsigned)(box - heap->outbox);
-  heap->outbox_pending[lane / 64] &= ~(1ull << (lane % 64));
-}
-
-/* Every refill flushes: visit only the lanes that hold objects (68 lanes). */
-static void hz3_outbox_flush_all(hz3_heap *heap) {
-  for (unsigned w = 0; w < (HZ3_OUTBOX_COUNT + 63) / 64; w++) {
-    while (heap->outbox_pending[w] != 0) {
-      unsigned lane = w * 64 + (unsigned)__builtin_ctzll(heap->outbox_pending[w]);
-      hz3_outbox_flush(heap, &heap->outbox[lane]);
-    }
-  }
-}
-
-void hz3_free_remote(hz3_heap *heap, void *p, uint32_t tag) {
-  uint32_t owner = tag >> HZ3_OWNER_SHIFT;
-#if HZ3_REMOTE_SPLICE
-  unsigned cls = tag & 0xFFu;
-  hz3_outbox *box = &heap->outbox[cls];
-  uint32_t batch = hz3_remote_batch[cls];
-#else
-  hz3_outbox *box = &heap->outbox[owner & (HZ3_OUTBOX_LANES - 1)];
-  uint32_t batch = HZ3_REMOTE_BATCH;
-#endif
-  if (box->count != 0 && box->owner != owner) hz3_outbox_flush(heap, box);
-  *(void **)p = box->head;
-  hz3_mark_free(p);
-  if (box->count == 0) {
-    box->tail = p;
-    unsigned lane = (unsigned)(box - heap->outbox);
-    heap->outbox_pending[lane / 64] |= 1ull << (lane % 64);
-  }
-  box->head = p;
-  box->owner = owner;
-  box->count++;
-  heap->outbox_objects++;
-#if HZ3_REMOTE_SPLICE
-  heap->outbox_bytes += hz3_classes[cls].size;
-#endif
-  if (box->count >= batch) hz3_outbox_flush(heap, box);
-#if HZ3_REMOTE_SPLICE
-  /* 68 class lanes could together hold far more than the 8 owner lanes did
-   * (main_r50: +6 MB peak RSS, +3 % CPU): past HZ3_REMOTE_BATCH_BYTES in
-   * all lanes together, every lane goes home. */
-  else if (heap->outbox_bytes > HZ3_REMOTE_BATCH_BYTES)
-    hz3_outbox_flush_all(heap);
-#endif
-}
-
-/* One remote object arrives: into the thread cache while it has room (it is
- * about to be reused), else back to its span. */
-static inline void hz3_collect_one(hz3_heap *heap, hz3_bin *bin, void *p, bool to_cache) {
-  if (to_cache && bin->count < bin->limit) {
-    *(void **)p = bin->head;
-    bin->head = p;
-    bin->count++;
-    bin->net++;
-  } else {
-    hz3_span_put(heap, hz3_span_of(p), p);
-  }
-}
-
-/* Takes every pending remote free with one exchange per stack. `to_cache`
- * keeps them in the thread cache while it has room (they are about to be
- * reused). */
-static void hz3_collect(hz3_heap *heap, bool to_cache) {
-  uint64_t count = 0;
-#if HZ3_REMOTE_SPLICE
-  void *batch = atomic_exchange_explicit(&heap->inbox_batches, NULL, memory_order_acquire);
-  while (batch != NULL) {
-    const uintptr_t *h = batch;
-    void *tail = (void *)h[2];
-    uint32_t n = (uint32_t)h[3];
-    hz3_bin *bin = &heap->bins[h[3] >> 32];
-    void *next = *(void **)tail;
-    count += n;
-    unsigned cls = (unsigned)(h[3] >> 32);
-    if (to_cache && bin->count + n <= bin->limit) {
-      /* The splice: two objects touched, whatever the batch's length. */
-      *(void **)tail = bin->head;
-      bin->head = batch;
-      bin->count += n;
-      bin->net += n;
-    } else if (to_cache && bin->limit != 0 &&
-               heap->stash_bytes + (size_t)n * hz3_classes[cls].size <= HZ3_STASH_BYTES) {
-      /* The bin is full (between half and all of its limit most of the
-       * time): keep the batch whole for a later refill of the class instead
-       * of walking it back to its spans (each object a miss on a line the
-       * sender wrote). */
-      *(void **)tail = heap->stash[cls];
-      heap->stash[cls] = batch;
-      heap->stash_bytes += (size_t)n * hz3_classes[cls].size;
-    } else {
-      void *p = batch;
-      for (uint32_t i = 0; i < n; i++) {
-        void *after = *(void **)p;  /* the tail's link is the next batch: stop by count */
-        hz3_collect_one(heap, bin, p, to_cache);
-        p = after;
-      }
-    }
-    batch = next;
-  }
-#endif
-  void *p = atomic_exchange_explicit(&heap->inbox, NULL, memory_order_acquire);
-  while (p != NULL) {
-    void *next = *(void **)p;
-    unsigned cls = hz3_tags[hz3_tag_index(p)] & 0xFFu;
-    hz3_collect_one(heap, &heap->bins[cls], p, to_cache);
-    p = next;
-    count++;
-  }
-  hz_stat_add(HZ_STAT_REMOTE_COLLECTED, count);
-}
-
-#if HZ3_REMOTE_SPLICE
-/* Stashed remote batches go back to their spans (thread exit, trim). */
-static void hz3_stash_drain(hz3_heap *heap) {
-  heap->stash_bytes = 0;
-  for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) {
-    void *p = heap->stash[cls];
-    heap->stash[cls] = NULL;
-    while (p != NULL) {
-      void *next = *(void **)p;
-      hz3_span_put(heap, hz3_span_of(p), p);
-      p = next;
-    }
-  }
-}
-#endif
-
 /* ---- thread cache ---- */
 
 /* An object leaving a thread cache goes back to its span when this heap owns
@@ -373,7 +154,7 @@ static void hz3_stash_drain(hz3_heap *heap) {
 static inline void hz3_send_home(hz3_heap *heap, void *p) {
   uint32_t tag = hz3_tags[hz3_tag_index(p)];
   if ((tag >> HZ3_OWNER_SHIFT) == heap->slot) hz3_span_put(heap, hz3_span_of(p), p);
-  else hz3_free_remote(heap, p, tag);
+  else hz3_outbox_add(heap, p, tag);
 }
 
 static void hz3_tcache_gc(hz3_heap *heap, unsigned active);
@@ -732,12 +513,7 @@ void hz3_heaps_init(void) {
   while (first < HZ3_CLASS_COUNT && hz3_classes[first].size < HZ3_LOOSE_MIN_SIZE) first++;
   hz3_loose_first_cls = first;
 #endif
-#if HZ3_REMOTE_SPLICE
-  for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) {
-    size_t batch = HZ3_REMOTE_BATCH_BYTES / hz3_classes[cls].size;
-    hz3_remote_batch[cls] = (uint8_t)(batch > HZ3_REMOTE_BATCH ? HZ3_REMOTE_BATCH : batch ? batch : 1);
-  }
-#endif
+  hz3_remote_init();
   pthread_key_create(&hz3_exit_key, hz3_thread_exit);
 }
 
@@ -816,7 +592,7 @@ void hz3_free_slow(void *p) {
     bin->net--;
     if (hz_unlikely(hz_options.stats) && heap->published[tag & 0xFFu] - (bin->net - (int64_t)bin->count) >= 64)
       hz3_stats_publish(heap, tag & 0xFFu);
-    hz3_free_remote(heap, p, tag);
+    hz3_outbox_add(heap, p, tag);
   }
 }
 

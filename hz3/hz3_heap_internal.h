@@ -1,0 +1,142 @@
+/* What hz3_heap.c and hz3_remote.c share and nothing else needs: the slot
+ * directory, the free mark, the per-heap span lists and their hot inline
+ * helpers. */
+#ifndef HZ3_HEAP_INTERNAL_H
+#define HZ3_HEAP_INTERNAL_H
+
+#include "hz3_heap.h"
+#include "hz_line.h"
+
+static inline void hz3_mark_free(void *p) { ((uintptr_t *)p)[1] = hz3_free_key; }
+static inline bool hz3_is_marked_free(const void *p) { return ((const uintptr_t *)p)[1] == hz3_free_key; }
+
+/* Heaps by owner slot: a directory of chunks, filled as slots are created. */
+#define HZ3_DIR_BITS 12
+extern hz3_heap **hz3_heap_dir[(HZ3_OWNER_MAX >> HZ3_DIR_BITS) + 1];
+
+static inline hz3_heap *hz3_heap_by_slot(uint32_t slot) {
+  hz3_heap **chunk = __atomic_load_n(&hz3_heap_dir[slot >> HZ3_DIR_BITS], __ATOMIC_ACQUIRE);
+  return chunk[slot & ((1u << HZ3_DIR_BITS) - 1)];
+}
+
+/* ---- span lists (hz3_heap.c) ---- */
+
+static inline void hz3_partial_push(hz3_heap *heap, hz3_span *span) {
+  span->in_partial = 1;
+  span->prev = NULL;
+  span->next = heap->partial[span->cls];
+  if (span->next) span->next->prev = span;
+  heap->partial[span->cls] = span;
+}
+
+static inline void hz3_partial_remove(hz3_heap *heap, hz3_span *span) {
+  span->in_partial = 0;
+  if (span->prev) span->prev->next = span->next;
+  else heap->partial[span->cls] = span->next;
+  if (span->next) span->next->prev = span->prev;
+  span->next = span->prev = NULL;
+}
+
+void hz3_span_drop(hz3_heap *heap, hz3_span *span);
+#if HZ3_LOOSE_BUDGET
+extern unsigned hz3_loose_first_cls;
+void hz3_loose_put(hz3_heap *heap, hz3_span *span, void *p);
+#endif
+
+/* One object comes home to its span. An empty span is released unless it is
+ * the heap's only span of that class (a spare against alloc/free ping-pong). */
+static inline void hz3_span_put(hz3_heap *heap, hz3_span *span, void *p) {
+  *(void **)p = span->free;
+  span->free = p;
+  span->used--;
+  if (!span->in_partial) hz3_partial_push(heap, span);
+  if (span->used == 0 && (heap->partial[span->cls] != span || span->next != NULL)) hz3_span_drop(heap, span);
+#if HZ3_LOOSE_BUDGET
+  else if (hz_unlikely(span->cls >= hz3_loose_first_cls)) hz3_loose_put(heap, span, p);
+#endif
+}
+
+/* ---- remote frees (hz3_remote.c) ---- */
+
+void hz3_remote_init(void);
+#if HZ3_REMOTE_SPLICE
+/* Objects per lane push, per class (HZ3_REMOTE_BATCH, fewer for large classes). */
+extern uint8_t hz3_remote_batch[HZ3_CLASS_COUNT];
+#endif
+/* Pushes a chain of remote frees onto `owner`'s inbox with one atomic. */
+void hz3_inbox_push(uint32_t owner, void *head, void *tail, uint32_t count);
+#if HZ3_REMOTE_SPLICE
+/* Words 2 and 3 of a batch's head object (the class is >= 32 bytes). */
+#define HZ3_BATCH_MIN_SIZE (4 * sizeof(void *))
+/* One headed (owner, class) batch onto the owner's batch stack. */
+void hz3_batch_push(uint32_t owner, void *head, void *tail, uint32_t count, unsigned cls);
+#endif
+
+/* Pushes one outbox lane to its owner. */
+static inline void hz3_outbox_flush(hz3_heap *heap, hz3_outbox *box) {
+  if (box->count == 0) return;
+#if HZ3_REMOTE_SPLICE
+  unsigned cls = (unsigned)(box - heap->outbox);
+  if (hz3_classes[cls].size >= HZ3_BATCH_MIN_SIZE)
+    hz3_batch_push(box->owner, box->head, box->tail, box->count, cls);
+  else
+#endif
+    hz3_inbox_push(box->owner, box->head, box->tail, box->count);
+  heap->outbox_objects -= box->count;
+#if HZ3_REMOTE_SPLICE
+  heap->outbox_bytes -= (size_t)box->count * hz3_classes[cls].size;
+#endif
+  box->head = box->tail = NULL;
+  box->count = 0;
+  unsigned lane = (unsigned)(box - heap->outbox);
+  heap->outbox_pending[lane / 64] &= ~(1ull << (lane % 64));
+}
+void hz3_outbox_flush_all(hz3_heap *heap);
+
+/* A free of another heap's object: into its outbox lane, pushed when full.
+ * Inline here so a cache overflow sending many objects home pays no call per
+ * object (out of line it cost main_r50 +1.7 % instructions). */
+static inline void hz3_outbox_add(hz3_heap *heap, void *p, uint32_t tag) {
+  uint32_t owner = tag >> HZ3_OWNER_SHIFT;
+#if HZ3_REMOTE_SPLICE
+  unsigned cls = tag & 0xFFu;
+  hz3_outbox *box = &heap->outbox[cls];
+  uint32_t batch = hz3_remote_batch[cls];
+#else
+  hz3_outbox *box = &heap->outbox[owner & (HZ3_OUTBOX_LANES - 1)];
+  uint32_t batch = HZ3_REMOTE_BATCH;
+#endif
+  if (box->count != 0 && box->owner != owner) hz3_outbox_flush(heap, box);
+  *(void **)p = box->head;
+  hz3_mark_free(p);
+  if (box->count == 0) {
+    box->tail = p;
+    unsigned lane = (unsigned)(box - heap->outbox);
+    heap->outbox_pending[lane / 64] |= 1ull << (lane % 64);
+  }
+  box->head = p;
+  box->owner = owner;
+  box->count++;
+  heap->outbox_objects++;
+#if HZ3_REMOTE_SPLICE
+  heap->outbox_bytes += hz3_classes[cls].size;
+#endif
+  if (box->count >= batch) hz3_outbox_flush(heap, box);
+#if HZ3_REMOTE_SPLICE
+  /* 68 class lanes could together hold far more than the 8 owner lanes did
+   * (main_r50: +6 MB peak RSS, +3 % CPU): past HZ3_REMOTE_BATCH_BYTES in
+   * all lanes together, every lane goes home. */
+  else if (heap->outbox_bytes > HZ3_REMOTE_BATCH_BYTES)
+    hz3_outbox_flush_all(heap);
+#endif
+}
+
+/* Takes every pending remote free with one exchange per stack. `to_cache`
+ * keeps them in the thread cache while it has room. */
+void hz3_collect(hz3_heap *heap, bool to_cache);
+#if HZ3_REMOTE_SPLICE
+/* Stashed remote batches go back to their spans (thread exit, trim). */
+void hz3_stash_drain(hz3_heap *heap);
+#endif
+
+#endif

@@ -1,0 +1,142 @@
+/* hz3 remote frees: a free of another heap's object goes into an outbox lane
+ * (per class with HZ3_REMOTE_SPLICE, else hashed by owner), and a full lane is
+ * pushed onto the owner's inbox with one atomic; the owner collects its inbox
+ * at refill (hz3_collect). Design and measurements: docs/hz3.md, Remote frees. */
+#include "hz3_heap_internal.h"
+#include "hz_stats.h"
+
+void hz3_inbox_push(uint32_t owner, void *head, void *tail, uint32_t count) {
+  hz3_heap *target = hz3_heap_by_slot(owner);
+  void *old = atomic_load_explicit(&target->inbox, memory_order_relaxed);
+  do {
+    *(void **)tail = old;
+  } while (!atomic_compare_exchange_weak_explicit(&target->inbox, &old, head,
+                                                  memory_order_release, memory_order_relaxed));
+  hz_stat_add(HZ_STAT_REMOTE_SENT, count);
+  hz_stat_add(HZ_STAT_REMOTE_BATCHES, 1);
+}
+
+#if HZ3_REMOTE_SPLICE
+/* Objects per lane push, per class: HZ3_REMOTE_BATCH, fewer for large
+ * classes (HZ3_REMOTE_BATCH_BYTES). Set once in hz3_remote_init. */
+uint8_t hz3_remote_batch[HZ3_CLASS_COUNT];
+
+/* One headed batch onto the owner's batch stack: the tail's link names the
+ * batch pushed before it. */
+void hz3_batch_push(uint32_t owner, void *head, void *tail, uint32_t count, unsigned cls) {
+  hz3_heap *target = hz3_heap_by_slot(owner);
+  uintptr_t *h = head;
+  h[2] = (uintptr_t)tail;
+  h[3] = (uintptr_t)count | ((uintptr_t)cls << 32);
+  void *old = atomic_load_explicit(&target->inbox_batches, memory_order_relaxed);
+  do {
+    *(void **)tail = old;
+  } while (!atomic_compare_exchange_weak_explicit(&target->inbox_batches, &old, head,
+                                                  memory_order_release, memory_order_relaxed));
+  hz_stat_add(HZ_STAT_REMOTE_SENT, count);
+  hz_stat_add(HZ_STAT_REMOTE_BATCHES, 1);
+}
+#endif
+
+
+/* Every refill flushes: visit only the lanes that hold objects (68 lanes). */
+void hz3_outbox_flush_all(hz3_heap *heap) {
+  for (unsigned w = 0; w < (HZ3_OUTBOX_COUNT + 63) / 64; w++) {
+    while (heap->outbox_pending[w] != 0) {
+      unsigned lane = w * 64 + (unsigned)__builtin_ctzll(heap->outbox_pending[w]);
+      hz3_outbox_flush(heap, &heap->outbox[lane]);
+    }
+  }
+}
+
+void hz3_free_remote(hz3_heap *heap, void *p, uint32_t tag) { hz3_outbox_add(heap, p, tag); }
+
+/* One remote object arrives: into the thread cache while it has room (it is
+ * about to be reused), else back to its span. */
+static inline void hz3_collect_one(hz3_heap *heap, hz3_bin *bin, void *p, bool to_cache) {
+  if (to_cache && bin->count < bin->limit) {
+    *(void **)p = bin->head;
+    bin->head = p;
+    bin->count++;
+    bin->net++;
+  } else {
+    hz3_span_put(heap, hz3_span_of(p), p);
+  }
+}
+
+/* Takes every pending remote free with one exchange per stack. `to_cache`
+ * keeps them in the thread cache while it has room (they are about to be
+ * reused). */
+void hz3_collect(hz3_heap *heap, bool to_cache) {
+  uint64_t count = 0;
+#if HZ3_REMOTE_SPLICE
+  void *batch = atomic_exchange_explicit(&heap->inbox_batches, NULL, memory_order_acquire);
+  while (batch != NULL) {
+    const uintptr_t *h = batch;
+    void *tail = (void *)h[2];
+    uint32_t n = (uint32_t)h[3];
+    hz3_bin *bin = &heap->bins[h[3] >> 32];
+    void *next = *(void **)tail;
+    count += n;
+    unsigned cls = (unsigned)(h[3] >> 32);
+    if (to_cache && bin->count + n <= bin->limit) {
+      /* The splice: two objects touched, whatever the batch's length. */
+      *(void **)tail = bin->head;
+      bin->head = batch;
+      bin->count += n;
+      bin->net += n;
+    } else if (to_cache && bin->limit != 0 &&
+               heap->stash_bytes + (size_t)n * hz3_classes[cls].size <= HZ3_STASH_BYTES) {
+      /* The bin is full (between half and all of its limit most of the
+       * time): keep the batch whole for a later refill of the class instead
+       * of walking it back to its spans (each object a miss on a line the
+       * sender wrote). */
+      *(void **)tail = heap->stash[cls];
+      heap->stash[cls] = batch;
+      heap->stash_bytes += (size_t)n * hz3_classes[cls].size;
+    } else {
+      void *p = batch;
+      for (uint32_t i = 0; i < n; i++) {
+        void *after = *(void **)p;  /* the tail's link is the next batch: stop by count */
+        hz3_collect_one(heap, bin, p, to_cache);
+        p = after;
+      }
+    }
+    batch = next;
+  }
+#endif
+  void *p = atomic_exchange_explicit(&heap->inbox, NULL, memory_order_acquire);
+  while (p != NULL) {
+    void *next = *(void **)p;
+    unsigned cls = hz3_tags[hz3_tag_index(p)] & 0xFFu;
+    hz3_collect_one(heap, &heap->bins[cls], p, to_cache);
+    p = next;
+    count++;
+  }
+  hz_stat_add(HZ_STAT_REMOTE_COLLECTED, count);
+}
+
+#if HZ3_REMOTE_SPLICE
+/* Stashed remote batches go back to their spans (thread exit, trim). */
+void hz3_stash_drain(hz3_heap *heap) {
+  heap->stash_bytes = 0;
+  for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) {
+    void *p = heap->stash[cls];
+    heap->stash[cls] = NULL;
+    while (p != NULL) {
+      void *next = *(void **)p;
+      hz3_span_put(heap, hz3_span_of(p), p);
+      p = next;
+    }
+  }
+}
+#endif
+
+void hz3_remote_init(void) {
+#if HZ3_REMOTE_SPLICE
+  for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) {
+    size_t batch = HZ3_REMOTE_BATCH_BYTES / hz3_classes[cls].size;
+    hz3_remote_batch[cls] = (uint8_t)(batch > HZ3_REMOTE_BATCH ? HZ3_REMOTE_BATCH : batch ? batch : 1);
+  }
+#endif
+}
