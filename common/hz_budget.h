@@ -22,6 +22,8 @@
 #ifndef HZ_BUDGET_H
 #define HZ_BUDGET_H
 
+#include "hz_os.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -77,6 +79,12 @@ static inline void hz_refault_take(hz_refault *r, uint64_t clean, uint64_t now) 
   r->refaulted = true;
   r->last_ms = now;
   r->watch = 0;
+}
+
+/* `clean` units taken back: counted only while a pass is being watched, so
+ * the clock is read only then. */
+static inline void hz_refault_note(hz_refault *r, uint64_t clean) {
+  if (r->watch != 0) hz_refault_take(r, clean, hz_os_now_ms());
 }
 
 /* Oldest first without sorting: a pass files each segment's dirty units

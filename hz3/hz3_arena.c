@@ -363,8 +363,7 @@ hz3_span *hz3_span_alloc(unsigned cls, uint32_t owner) {
   seg->free_units &= ~run;
   hz3_dirty_units_total -= (uint64_t)__builtin_popcountll(seg->dirty_units & run);
 #if HZ3_BUDGET_PARTIAL
-  if (hz3_refault.watch != 0)
-    hz_refault_take(&hz3_refault, (uint64_t)__builtin_popcountll(run & ~seg->dirty_units), hz_os_now_ms());
+  hz_refault_note(&hz3_refault, (uint64_t)__builtin_popcountll(run & ~seg->dirty_units));
 #endif
   seg->dirty_units &= ~run;
   if (seg->free_units == 0) hz3_seg_list_remove(seg);

@@ -339,8 +339,7 @@ static void *hz3_refill(hz3_heap *heap, unsigned cls) {
     if (carve_left == 0 && got != 0) break;
   }
 #if HZ3_LOOSE_BUDGET
-  if (returned != 0 && heap->refault.watch != 0)
-    hz_refault_take(&heap->refault, returned >> HZ3_UNIT_SHIFT, hz_os_now_ms());
+  if (returned != 0) hz_refault_note(&heap->refault, returned >> HZ3_UNIT_SHIFT);
 #else
   (void)returned;
 #endif

@@ -149,7 +149,7 @@ hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned
   heap->slices_used += slices;
   heap->dirty_count -= hz4_popcount(seg->dirty_slices & run);
 #if HZ4_BUDGET_PARTIAL
-  if (heap->refault.watch != 0) hz_refault_take(&heap->refault, hz4_popcount(run & ~seg->dirty_slices), hz_os_now_ms());
+  hz_refault_note(&heap->refault, hz4_popcount(run & ~seg->dirty_slices));
 #endif
   seg->free_slices &= ~run;
   seg->dirty_slices &= ~run;
@@ -380,8 +380,7 @@ uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool new_pag
   }
   if (tail) *(void **)tail = NULL;
 #if HZ4_BUDGET_PARTIAL
-  if (returned != 0 && heap->refault.watch != 0)
-    hz_refault_take(&heap->refault, returned >> HZ4_SLICE_SHIFT, hz_os_now_ms());
+  if (returned != 0) hz_refault_note(&heap->refault, returned >> HZ4_SLICE_SHIFT);
 #else
   (void)returned;
 #endif
