@@ -175,6 +175,11 @@
                                     shrink would pick. Callgrind main_r50/main_r90 T=2 scaled
                                     72.8M/87.6M with 0 vs 71.2M/83.6M; messages 8 % fewer */
 #endif
+#ifndef HZ4_RETURN_BATCH
+#define HZ4_RETURN_BATCH     1   /* 1: buffers a collection sends back to their sender (the receiver
+                                    keeps 32 spares) go as one chain, one CAS per drain and sender
+                                    (0: one CAS per buffer) */
+#endif
 #ifndef HZ4_SPARE_PAGE
 #define HZ4_SPARE_PAGE       1   /* 1: keep one empty page per class against ping-pong */
 #endif

@@ -73,7 +73,25 @@ static inline hz4_rbuf *hz4_rbuf_get(hz4_heap *heap) {
   return b;
 }
 
-static inline void hz4_rbuf_put(hz4_heap *heap, hz4_rbuf *b) {
+/* Buffers a drain sends back to one sender, pushed with one CAS when the
+ * drain ends (or another sender's buffer comes up). */
+typedef struct hz4_rbuf_chain {
+  hz4_heap *sender;
+  hz4_rbuf *head, *tail;
+} hz4_rbuf_chain;
+
+static void hz4_rbuf_chain_send(hz4_rbuf_chain *c) {
+  if (c->head == NULL) return;
+  hz4_rbuf *old = atomic_load_explicit(&c->sender->returned, memory_order_relaxed);
+  do {
+    c->tail->next = old;
+  } while (!atomic_compare_exchange_weak_explicit(&c->sender->returned, &old, c->head, memory_order_release,
+                                                  memory_order_relaxed));
+  c->head = c->tail = NULL;
+  c->sender = NULL;
+}
+
+static inline void hz4_rbuf_put(hz4_heap *heap, hz4_rbuf *b, hz4_rbuf_chain *c) {
   hz4_heap *sender = b->sender;
   if (heap->spare_count < HZ4_SPARE_MAX || sender == NULL || sender == heap) {
     b->next = heap->spare;
@@ -82,6 +100,20 @@ static inline void hz4_rbuf_put(hz4_heap *heap, hz4_rbuf *b) {
     return;
   }
   /* We have enough: back to the heap that needs buffers to send to us. */
+  if (HZ4_RETURN_BATCH) {
+    /* A receiver with enough spares returns nearly every buffer it
+     * collects (main_r50 T=2: 114k of 115k), and a CAS per buffer, right
+     * after the stores that linked its objects, waited for them all. */
+    if (c->sender != sender) {
+      hz4_rbuf_chain_send(c);
+      c->sender = sender;
+    }
+    b->next = NULL;
+    if (c->tail) c->tail->next = b;
+    else c->head = b;
+    c->tail = b;
+    return;
+  }
   hz4_rbuf *old = atomic_load_explicit(&sender->returned, memory_order_relaxed);
   do {
     b->next = old;
@@ -328,6 +360,7 @@ static uint32_t hz4_inbox_drain(hz4_sink *s) {
   hz4_heap *heap = s->heap;
   uintptr_t msg = atomic_exchange_explicit(&heap->inbox[s->cls], 0, memory_order_seq_cst);
   uint32_t total = 0;
+  hz4_rbuf_chain back = {NULL, NULL, NULL};
   while (msg != 0) {
     if (msg & HZ4_MSG_OBJECT) {
       void *p = (void *)(msg & ~HZ4_MSG_OBJECT);
@@ -343,9 +376,10 @@ static uint32_t hz4_inbox_drain(hz4_sink *s) {
       else
         for (uint32_t i = 0; i < n; i++) hz4_sink_put(s, buf->ptrs[i]);
       total += n;
-      hz4_rbuf_put(heap, buf);
+      hz4_rbuf_put(heap, buf, &back);
     }
   }
+  hz4_rbuf_chain_send(&back);
   if (hz_options.stats && total) hz_stat_add(HZ_STAT_REMOTE_COLLECTED, total);
   return total;
 }
