@@ -15,6 +15,18 @@ static uint32_t hz4_class_size_at(unsigned i) {
  * 128 KiB settle for what 16 slices hold), then more if that wastes less
  * than the tail it leaves: a page is only as resident as what was carved
  * from it, but a big page keeps its slices out of other classes' reach. */
+/* Objects of a class whose size is a multiple of 1 KiB would start at the
+ * same few offsets modulo 4 KiB, so their first lines (the free-list link,
+ * and usually the program's first touch) would compete for 4 of the L1's
+ * 64 sets and a few dozen of L2's. Such classes lay their objects out one
+ * cache line apart more than their size, so each object of a page lands in
+ * another set. Powers of two keep stride == size: aligned_alloc serves an
+ * alignment A from a class whose stride is a multiple of A. */
+static uint32_t hz4_class_stride(uint32_t size) {
+  if (HZ4_COLOR && size >= 1024 && size % 1024 == 0 && (size & (size - 1)) != 0) return size + 64;
+  return size;
+}
+
 static unsigned hz4_pick_slices(uint32_t size) {
   unsigned slices = 1;
   while (slices < HZ4_PAGE_MAX_SLICES && (slices * HZ4_SLICE_SIZE) / size < 8) slices++;
@@ -34,8 +46,9 @@ void hz4_classes_init(int64_t tcache_percent) {
   for (unsigned i = 0; i < HZ4_CLASS_COUNT; i++) {
     hz4_class_info *c = &hz4_classes[i];
     c->size = hz4_class_size_at(i);
-    c->slices = (uint16_t)hz4_pick_slices(c->size);
-    c->capacity = (uint32_t)((c->slices * HZ4_SLICE_SIZE) / c->size);
+    c->stride = hz4_class_stride(c->size);
+    c->slices = (uint16_t)hz4_pick_slices(c->stride);
+    c->capacity = (uint32_t)((c->slices * HZ4_SLICE_SIZE) / c->stride);
     /* Cache about HZ4_TCACHE_BYTES per class, between HZ4_TCACHE_MIN and 256
      * objects. */
     uint32_t limit = (uint32_t)(HZ4_TCACHE_BYTES / c->size);

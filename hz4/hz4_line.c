@@ -78,10 +78,12 @@ void *hz_line_calloc(size_t size) {
 void *hz_line_aligned(size_t align, size_t size) {
   hz4_ensure_ready();
   if (align <= HZ4_SLICE_SIZE && size <= HZ4_CLASS_MAX_SIZE) {
-    /* Pages start slice-aligned, so objects of a class whose size is a
-     * multiple of `align` are all aligned; powers of two are classes. */
+    /* Pages start slice-aligned, so objects of a class whose size and
+     * stride are multiples of `align` are all aligned; powers of two are
+     * classes (and keep stride == size). */
     unsigned cls = hz4_class_of(size);
-    while (cls < HZ4_CLASS_COUNT && hz4_classes[cls].size % align != 0) cls++;
+    while (cls < HZ4_CLASS_COUNT && (hz4_classes[cls].size % align != 0 || hz4_classes[cls].stride % align != 0))
+      cls++;
     if (cls < HZ4_CLASS_COUNT) return hz4_alloc_class(cls);
   }
   bool fresh;

@@ -335,7 +335,7 @@ uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool new_pag
       hz4_partial_push(heap, page);
     }
     hz4_page *next = page->next;
-    char *lo = hz4_page_start(page), *hi = lo + (size_t)page->carved * info->size;
+    char *lo = hz4_page_start(page), *hi = lo + (size_t)page->carved * info->stride;
     while (got < want && page->free != NULL) {
       void *p = page->free;
       if (hz_unlikely((char *)p < lo || (char *)p >= hi || page->used >= page->capacity)) {
@@ -365,8 +365,8 @@ uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool new_pag
     if (got < want && page->carved < page->capacity) {
       uint32_t carve = page->capacity - page->carved;
       if (carve > want - got) carve = want - got;
-      char *p = hz4_page_start(page) + (size_t)page->carved * info->size;
-      for (uint32_t i = 0; i < carve; i++, p += info->size) {
+      char *p = hz4_page_start(page) + (size_t)page->carved * info->stride;
+      for (uint32_t i = 0; i < carve; i++, p += info->stride) {
         if (tail) *(void **)tail = p;
         else head = p;
         tail = p;
