@@ -49,6 +49,11 @@ void hz4_classes_init(int64_t tcache_percent) {
     c->stride = hz4_class_stride(c->size);
     c->slices = (uint16_t)hz4_pick_slices(c->stride);
     c->capacity = (uint32_t)((c->slices * HZ4_SLICE_SIZE) / c->stride);
+    /* A spaced class's page also starts its first object a few lines in,
+     * in the room its tail leaves: each page's objects then take other
+     * sets than the same objects of other pages. */
+    uint64_t room = (c->slices * HZ4_SLICE_SIZE - (uint64_t)c->capacity * c->stride) / 64;
+    c->colors = (uint16_t)(c->stride != c->size ? (room >= 63 ? 64 : room + 1) : 1);
     /* Cache about HZ4_TCACHE_BYTES per class, between HZ4_TCACHE_MIN and 256
      * objects. */
     uint32_t limit = (uint32_t)(HZ4_TCACHE_BYTES / c->size);

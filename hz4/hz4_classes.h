@@ -17,6 +17,7 @@ typedef struct hz4_class_info {
   uint16_t tcache_max;    /* what an adaptive cache limit may grow to */
   uint32_t capacity;      /* objects per page */
   uint32_t stride;        /* bytes from one object to the next in a page (HZ4_COLOR) */
+  uint16_t colors;        /* first-object offsets (in lines) a page may take: 1 + its spare lines, at most 64 */
   uint32_t batch;         /* objects per remote chain before it is pushed */
 } hz4_class_info;
 

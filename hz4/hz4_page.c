@@ -166,12 +166,16 @@ hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned
   page->in_partial = 0;
   page->loose = 0;
   page->zero = zero;
+  page->color = 0;
   if (cls == HZ4_CLS_BLOCK) {
     page->size = (uint32_t)(slices * HZ4_SLICE_SIZE);
     page->capacity = 1;
   } else {
     page->size = hz4_classes[cls].size;
     page->capacity = hz4_classes[cls].capacity;
+    /* Spread over the colours by the page's address (slice number). */
+    uintptr_t slice_no = (uintptr_t)hz4_page_start(page) >> HZ4_SLICE_SHIFT;
+    page->color = (uint8_t)((slice_no * 13) % hz4_classes[cls].colors);
   }
   uint32_t tag = (heap->id << HZ4_OWNER_SHIFT) | cls;
   if (cls == HZ4_CLS_BLOCK) tag |= HZ4_TAG_BLOCK;
@@ -335,7 +339,7 @@ uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool new_pag
       hz4_partial_push(heap, page);
     }
     hz4_page *next = page->next;
-    char *lo = hz4_page_start(page), *hi = lo + (size_t)page->carved * info->stride;
+    char *lo = hz4_page_start(page) + (size_t)page->color * 64, *hi = lo + (size_t)page->carved * info->stride;
     while (got < want && page->free != NULL) {
       void *p = page->free;
       if (hz_unlikely((char *)p < lo || (char *)p >= hi || page->used >= page->capacity)) {
@@ -365,7 +369,7 @@ uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool new_pag
     if (got < want && page->carved < page->capacity) {
       uint32_t carve = page->capacity - page->carved;
       if (carve > want - got) carve = want - got;
-      char *p = hz4_page_start(page) + (size_t)page->carved * info->stride;
+      char *p = lo + (size_t)page->carved * info->stride;
       for (uint32_t i = 0; i < carve; i++, p += info->stride) {
         if (tail) *(void **)tail = p;
         else head = p;

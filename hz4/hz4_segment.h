@@ -47,7 +47,8 @@ typedef struct hz4_page {
   uint8_t in_partial;
   uint8_t zero;              /* every slice came straight from the OS: the page reads zero */
   uint8_t loose;             /* free objects of a large class still resident (HZ4_BUDGET_PARTIAL) */
-  uint8_t pad[3];
+  uint8_t color;             /* lines before the first object (HZ4_COLOR) */
+  uint8_t pad[2];
 } hz4_page;
 
 typedef struct hz4_segment {
