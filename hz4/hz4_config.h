@@ -180,10 +180,6 @@
                                     keeps 32 spares) go as one chain, one CAS per drain and sender
                                     (0: one CAS per buffer) */
 #endif
-#ifndef HZ4_COLLECT_PREFETCH
-#define HZ4_COLLECT_PREFETCH 1   /* 1: collection prefetches (for writing) a buffer's objects before
-                                    it links them */
-#endif
 #ifndef HZ4_COLOR
 #define HZ4_COLOR            1   /* 1: classes whose size is a multiple of 1 KiB (powers of two
                                     excepted) space their objects one cache line more than their

@@ -340,11 +340,6 @@ static uint32_t hz4_splice(hz4_heap *heap, unsigned cls, void *const *ptrs, uint
   hz4_bin *bin = &heap->bins[cls];
   void *head = bin->head;
   uint32_t dropped = 0;
-  /* Every store below is to a line the owner wrote long ago (or never
-   * held): asking for all of them first lets their misses overlap instead
-   * of filling the store buffer one by one. */
-  if (HZ4_COLLECT_PREFETCH)
-    for (uint32_t i = 0; i < n; i++) __builtin_prefetch(ptrs[i], 1);
   for (uint32_t i = 0; i < n; i++) {
     void *p = ptrs[i];
     if (hz_unlikely(p == head)) {
