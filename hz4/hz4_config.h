@@ -186,6 +186,10 @@
                                     size, so that their first lines do not all fall into the same
                                     few cache sets */
 #endif
+#ifndef HZ4_INBOX_PAD
+#define HZ4_INBOX_PAD        1   /* 1: each inbox head on its own cache line (53 lines per heap instead
+                                    of 7) */
+#endif
 #ifndef HZ4_SPARE_PAGE
 #define HZ4_SPARE_PAGE       1   /* 1: keep one empty page per class against ping-pong */
 #endif

@@ -317,7 +317,7 @@ static void hz4_thread_exit(void *arg) {
    * yet: look once more, now that we are. Messages after this look find us
    * parked. Our own last frees may also have gone to parked heaps. */
   for (unsigned i = 0; i < HZ4_INBOXES; i++) {
-    if (atomic_load_explicit(&heap->inbox[i], memory_order_seq_cst) != 0) {
+    if (atomic_load_explicit(&heap->inbox[i].head, memory_order_seq_cst) != 0) {
       atomic_store_explicit(&hz4_parked_flag, 1, memory_order_seq_cst);
       break;
     }

@@ -68,6 +68,16 @@ static inline unsigned hz4_outbox_slot(uint32_t tag) {
   return (tag + (tag >> 5)) & (HZ4_OUTBOX_SLOTS - 1);
 }
 
+/* One inbox head. With HZ4_INBOX_PAD each has its own line: the owner's
+ * exchange on one class and its look at whether another has mail then do
+ * not take the line from a sender pushing to a neighbouring class. */
+typedef struct hz4_inbox_head {
+#if HZ4_INBOX_PAD
+  _Alignas(64)
+#endif
+  _Atomic(uintptr_t) head;
+} hz4_inbox_head;
+
 typedef struct hz4_heap {
   uint32_t id;                           /* owner id in tags; HZ4_OWNER_NONE: the empty heap */
   uint16_t attached;                     /* a thread (or the shared lock) uses this heap */
@@ -95,7 +105,7 @@ typedef struct hz4_heap {
    * while parked; a thread that pushes to a parked heap flags it for
    * reclaim, so frees of a dead thread's objects are not stranded. */
   _Alignas(64) _Atomic uint32_t live;
-  _Atomic(uintptr_t) inbox[HZ4_INBOXES]; /* stacks of messages, see hz4_remote.h */
+  hz4_inbox_head inbox[HZ4_INBOXES];     /* stacks of messages, see hz4_remote.h */
 } hz4_heap;
 
 /* The calling thread's heap; a read-only empty heap until the thread's

@@ -142,7 +142,7 @@ void hz4_rbufs_reset_lock(void) { hz_lock_reset(&hz4_rbuf_lock); }
 
 /* Pushes one message (its first word is the link) onto owner's inbox. */
 static void hz4_inbox_push(hz4_heap *owner, unsigned cls, uintptr_t msg, uint32_t count) {
-  _Atomic(uintptr_t) *box = &owner->inbox[cls];
+  _Atomic(uintptr_t) *box = &owner->inbox[cls].head;
   uintptr_t *link = (uintptr_t *)(msg & ~HZ4_MSG_OBJECT);
   uintptr_t old = atomic_load_explicit(box, memory_order_relaxed);
   do {
@@ -358,7 +358,7 @@ static uint32_t hz4_splice(hz4_heap *heap, unsigned cls, void *const *ptrs, uint
  * buffers become the heap's spares. Returns the objects collected. */
 static uint32_t hz4_inbox_drain(hz4_sink *s) {
   hz4_heap *heap = s->heap;
-  uintptr_t msg = atomic_exchange_explicit(&heap->inbox[s->cls], 0, memory_order_seq_cst);
+  uintptr_t msg = atomic_exchange_explicit(&heap->inbox[s->cls].head, 0, memory_order_seq_cst);
   uint32_t total = 0;
   hz4_rbuf_chain back = {NULL, NULL, NULL};
   while (msg != 0) {

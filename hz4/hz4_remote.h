@@ -43,7 +43,7 @@ void hz4_remote_open(hz4_heap *heap, hz4_heap *owner, uint32_t tag, size_t size,
 void hz4_inbox_push_one(hz4_heap *owner, unsigned cls, void *p);
 
 static inline bool hz4_inbox_pending(hz4_heap *heap, unsigned cls) {
-  return atomic_load_explicit(&heap->inbox[cls], memory_order_relaxed) != 0;
+  return atomic_load_explicit(&heap->inbox[cls].head, memory_order_relaxed) != 0;
 }
 /* Collects inbox `cls` into its bin (no trimming: the caller is about to
  * allocate from it). */
