@@ -178,17 +178,21 @@
 #ifndef HZ4_RETURN_BATCH
 #define HZ4_RETURN_BATCH     1   /* 1: buffers a collection sends back to their sender (the receiver
                                     keeps 32 spares) go as one chain, one CAS per drain and sender
-                                    (0: one CAS per buffer) */
+                                    (0: one CAS per buffer: main_r50 T=2 114k CAS instead of <= 3.5k,
+                                    each waiting for the link stores before it) */
 #endif
 #ifndef HZ4_COLOR
 #define HZ4_COLOR            1   /* 1: classes whose size is a multiple of 1 KiB (powers of two
                                     excepted) space their objects one cache line more than their
-                                    size, so that their first lines do not all fall into the same
-                                    few cache sets */
+                                    size, and a page's first object starts 0..63 lines in, so that
+                                    their first lines do not all fall into the same few cache sets
+                                    (cachegrind, local-only random_mixed 16..32768: D1 misses
+                                    657k -> 414k; docs/hz4.md, tuning log) */
 #endif
 #ifndef HZ4_INBOX_PAD
 #define HZ4_INBOX_PAD        1   /* 1: each inbox head on its own cache line (53 lines per heap instead
-                                    of 7) */
+                                    of 7): main_r50 T=2, 25 interleaved pairs, wall 0.97 (quiet) and
+                                    1.00 (loaded) */
 #endif
 #ifndef HZ4_SPARE_PAGE
 #define HZ4_SPARE_PAGE       1   /* 1: keep one empty page per class against ping-pong */
