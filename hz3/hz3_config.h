@@ -143,6 +143,12 @@
  * least recently freed first, down to half the budget, backing off when the
  * program takes them back at once (common/hz_budget.h; docs/hz3.md, RSS
  * policy). 0: only wholly free segments go back before the purge delay. */
+/* 1: malloc's size -> class lookup selects between its two table indexes
+ * with a conditional move instead of a branch (hz3_classes.h). */
+#ifndef HZ3_CLASS_BRANCHLESS
+#define HZ3_CLASS_BRANCHLESS 1
+#endif
+
 #ifndef HZ3_BUDGET_PARTIAL
 #define HZ3_BUDGET_PARTIAL  1
 #endif
