@@ -138,17 +138,17 @@
 #define HZ3_CARVE_START_BYTES 4096u
 #endif
 
-/* 1: over the dirty budget (HZ_DIRTY_MAX_MB) with no wholly free segment
- * left to unmap, free units of partly used segments are decommitted too,
- * least recently freed first, down to half the budget, backing off when the
- * program takes them back at once (common/hz_budget.h; docs/hz3.md, RSS
- * policy). 0: only wholly free segments go back before the purge delay. */
 /* 1: malloc's size -> class lookup selects between its two table indexes
  * with a conditional move instead of a branch (hz3_classes.h). */
 #ifndef HZ3_CLASS_BRANCHLESS
 #define HZ3_CLASS_BRANCHLESS 1
 #endif
 
+/* 1: over the dirty budget (HZ_DIRTY_MAX_MB) with no wholly free segment
+ * left to unmap, free units of partly used segments are decommitted too,
+ * least recently freed first, down to half the budget, backing off when the
+ * program takes them back at once (common/hz_budget.h; docs/hz3.md, RSS
+ * policy). 0: only wholly free segments go back before the purge delay. */
 #ifndef HZ3_BUDGET_PARTIAL
 #define HZ3_BUDGET_PARTIAL  1
 #endif
