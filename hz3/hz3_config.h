@@ -128,7 +128,7 @@
 
 /* Slow start of carving: the first refill of a class cuts at most this many
  * bytes of objects from never-used span memory, and each later carving refill
- * of the class may cut twice as many, up to the class's refill count. Cutting
+ * of the class may cut more (HZ3_CARVE_LINEAR), up to the class's refill count. Cutting
  * a full refill at once (up to 256 objects) touched every page of them: a
  * program that used a few objects of each of 60 classes paid ~4 MiB of RSS
  * for nothing (guard_r0 peak 6.2 MiB against mimalloc's 4.7 MiB; a trivial
@@ -136,6 +136,14 @@
  * lists are already resident and are not limited. 0: carve a whole refill. */
 #ifndef HZ3_CARVE_START_BYTES
 #define HZ3_CARVE_START_BYTES 4096u
+#endif
+
+/* 1: each later carving refill may cut HZ3_CARVE_START_BYTES more than the
+ * one before (4, 8, 12 KiB ...) instead of twice as much. Doubling overshot
+ * a class's need by up to 2x in every class of every thread: guard_r0 at
+ * T=16 peaked at 19.5 MB against jemalloc's 12.5 (docs/hz3.md, RSS policy). */
+#ifndef HZ3_CARVE_LINEAR
+#define HZ3_CARVE_LINEAR 1
 #endif
 
 /* 1: malloc's size -> class lookup selects between its two table indexes

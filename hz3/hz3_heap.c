@@ -227,20 +227,20 @@ static void hz3_tcache_gc(hz3_heap *heap, unsigned active) {
 static void hz3_heap_flush(hz3_heap *heap);
 static void hz3_flush_parked(void);
 
-/* Fills an empty bin from the heap's spans (new span if none) and pops one. */
-/* This refill's carving allowance (HZ3_CARVE_START_BYTES); doubles the next. */
+/* This refill's carving allowance (HZ3_CARVE_START_BYTES); grows the next. */
 static uint32_t hz3_carve_goal(hz3_heap *heap, unsigned cls, const hz3_class_info *info) {
   if (HZ3_CARVE_START_BYTES == 0) return UINT32_MAX;
+  uint32_t step = HZ3_CARVE_START_BYTES / info->size;
+  if (step == 0) step = 1;
   uint32_t goal = heap->carve_goal[cls];
-  if (goal == 0) {
-    goal = HZ3_CARVE_START_BYTES / info->size;
-    if (goal == 0) goal = 1;
-  }
+  if (goal == 0) goal = step;
   if (goal >= info->refill) return info->refill;
-  heap->carve_goal[cls] = (uint16_t)(goal * 2 < info->refill ? goal * 2 : info->refill);
+  uint32_t next = HZ3_CARVE_LINEAR ? goal + step : goal * 2;
+  heap->carve_goal[cls] = (uint16_t)(next < info->refill ? next : info->refill);
   return goal;
 }
 
+/* Fills an empty bin from the heap's spans (new span if none) and pops one. */
 static void *hz3_refill(hz3_heap *heap, unsigned cls) {
   hz3_bin *bin = &heap->bins[cls];
   if (atomic_load_explicit(&heap->inbox, memory_order_relaxed) != NULL ||
