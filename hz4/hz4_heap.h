@@ -90,6 +90,8 @@ typedef struct hz4_heap {
   uint64_t loose_bytes;                  /* resident free objects of large classes in live pages */
   int64_t published[HZ4_CLASS_COUNT];    /* live share last added to the peak gauges (HZ_STATS) */
   struct hz4_heap *parked_next;          /* on the parked list (heaps lock) */
+  uint64_t attach_ms;                    /* when the current thread attached (HZ4_EXIT_PURGE_CHURN) */
+  uint64_t warm_bytes;                   /* cached bytes it was parked with (HZ4_CHURN_PARK_MB) */
   struct hz4_heap *all_next;             /* every heap ever made */
   /* Written by other threads: kept off the owner's cache lines. `live` is 0
    * while parked; a thread that pushes to a parked heap flags it for
