@@ -191,6 +191,11 @@
                                     shrink would pick. Callgrind main_r50/main_r90 T=2 scaled
                                     72.8M/87.6M with 0 vs 71.2M/83.6M; messages 8 % fewer */
 #endif
+#ifndef HZ4_CARVE_START_BYTES
+#define HZ4_CARVE_START_BYTES 4096u /* a heap's first refill of a class from its pages takes at most this
+                                       many bytes of objects, each later one twice as many, up to the
+                                       bin's limit (0: a whole limit's worth at once) */
+#endif
 #ifndef HZ4_SPARE_PAGE
 #define HZ4_SPARE_PAGE       1   /* 1: keep one empty page per class against ping-pong */
 #endif

@@ -116,6 +116,21 @@ void hz4_bins_decay(hz4_heap *heap) {
   }
 }
 
+/* Slow start of refills from pages (HZ4_CARVE_START_BYTES): the first takes
+ * at most that many bytes of objects, each later one twice as many, up to
+ * the bin's limit. A full first refill carves (and so touches) up to 128 KiB
+ * of a class whose program may keep a dozen objects of it. */
+static uint32_t hz4_carve_goal(hz4_heap *heap, unsigned cls, uint32_t want) {
+  uint32_t goal = heap->carve_goal[cls];
+  if (goal == 0) {
+    goal = (uint32_t)(HZ4_CARVE_START_BYTES / hz4_classes[cls].size);
+    if (goal == 0) goal = 1;
+  }
+  if (goal >= want) return want;
+  heap->carve_goal[cls] = (uint16_t)(goal * 2 < want ? goal * 2 : want);
+  return goal;
+}
+
 /* Fills an empty bin and pops one. Order: remote frees of this class, then
  * the heap's pages of the class; only then, before a new page, flush our own
  * outbox and collect every inbox; then a new page; out of memory: give
@@ -128,6 +143,7 @@ static void *hz4_refill(hz4_heap *heap, unsigned cls) {
   }
   hz4_bin_adapt(heap, cls);
   uint32_t want = heap->bin_base[cls] ? heap->bin_base[cls] : 1;
+  if (HZ4_CARVE_START_BYTES != 0) want = hz4_carve_goal(heap, cls, want);
   void *head, *tail;
   uint32_t got = hz4_page_take(heap, cls, want, false, &head, &tail);
   if (got == 0) {
@@ -243,7 +259,10 @@ static hz4_heap *hz4_heap_attach(void) {
   if (heap == NULL) return NULL;
   hz4_tls_heap = heap;
   hz4_tls_state = HZ4_THREAD_ATTACHED;
-  if (HZ4_EXIT_PURGE_CHURN) heap->attach_ms = hz_os_now_ms();
+  if (HZ4_EXIT_PURGE_CHURN) {
+    heap->attach_ms = hz_os_now_ms();
+    heap->adopted = adopted;
+  }
   /* May allocate (keys past 32): the heap is already in place for that. */
   pthread_setspecific(hz4_exit_key, heap);
   hz_stat_add(HZ_STAT_THREADS_STARTED, 1);
@@ -302,15 +321,18 @@ static uint64_t hz4_heap_cached_bytes(const hz4_heap *heap) {
   return bytes;
 }
 
-/* HZ4_EXIT_PURGE_CHURN: the last worker lived shorter than the purge delay,
- * so threads come in generations (mstress: a pair every 2 ms), and the
- * free memory resident is within the bound. Returning everything now made
+/* HZ4_EXIT_PURGE_CHURN: the last worker lived shorter than the purge delay
+ * in a heap an earlier thread left, so threads come in generations
+ * (mstress: a pair every 2 ms), and the free memory resident is within the
+ * bound. (A first generation of short workers, perhaps the only one, still
+ * returns everything: its program may never free into a parked heap to run
+ * the deferred return.) Returning everything now made
  * every generation fault its pages back in (mstress T=2: 89k faults, 1.4
  * GB madvised in 400 threads). */
 static bool hz4_exit_is_churn(const hz4_heap *heap) {
   int64_t delay = hz_options.purge_delay_ms;
   if (!HZ4_EXIT_PURGE_CHURN || !HZ4_EXIT_PURGE_LAST || delay < 0) return false;
-  if (hz_os_now_ms() - heap->attach_ms >= (uint64_t)delay) return false;
+  if (!heap->adopted || hz_os_now_ms() - heap->attach_ms >= (uint64_t)delay) return false;
   uint64_t mapped, in_use, committed;
   hz4_segments_usage(&mapped, &in_use, &committed);
   return committed <= in_use + ((uint64_t)HZ4_EXIT_CHURN_KEEP_MB << 20);
