@@ -324,11 +324,12 @@ static uint64_t hz4_heap_cached_bytes(const hz4_heap *heap) {
 /* HZ4_EXIT_PURGE_CHURN: the last worker lived shorter than the purge delay
  * in a heap an earlier thread left, so threads come in generations
  * (mstress: a pair every 2 ms), and the free memory resident is within the
- * bound. (A first generation of short workers, perhaps the only one, still
- * returns everything: its program may never free into a parked heap to run
- * the deferred return.) Returning everything now made
- * every generation fault its pages back in (mstress T=2: 89k faults, 1.4
- * GB madvised in 400 threads). */
+ * bound. Returning everything at such an exit made every generation fault
+ * its pages back in (mstress T=2: 89k faults, 1.4 GB madvised in 400
+ * threads). A first generation of short workers, perhaps the only one,
+ * still returns everything: its program may never free into a parked heap
+ * to run the deferred return. (The usage walk is per segment, and only at
+ * short-lived last exits.) */
 static bool hz4_exit_is_churn(const hz4_heap *heap) {
   int64_t delay = hz_options.purge_delay_ms;
   if (!HZ4_EXIT_PURGE_CHURN || !HZ4_EXIT_PURGE_LAST || delay < 0) return false;
