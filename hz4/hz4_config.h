@@ -100,6 +100,22 @@
                                     run keeps its caches for its adopter, as long as fewer heaps
                                     are parked than threads run */
 #endif
+#ifndef HZ4_EXIT_PURGE_CHURN
+#define HZ4_EXIT_PURGE_CHURN 1   /* 1 (with HZ4_EXIT_PURGE_LAST): the last worker's exit, when it lived
+                                    shorter than the purge delay (threads come in generations:
+                                    mstress, larson), treats itself like any other exit (caches parked
+                                    warm, free slices left to the delayed purge, pool kept) as long as
+                                    the free memory left resident is at most HZ4_EXIT_CHURN_KEEP_MB;
+                                    the full last-exit return is deferred to the remaining thread's
+                                    first free into a parked heap, or to the next long-lived last exit */
+#endif
+#ifndef HZ4_EXIT_CHURN_KEEP_MB
+#define HZ4_EXIT_CHURN_KEEP_MB 32 /* the bound of HZ4_EXIT_PURGE_CHURN: committed minus in use */
+#endif
+#ifndef HZ4_CHURN_PARK_MB
+#define HZ4_CHURN_PARK_MB    32  /* with HZ4_EXIT_PURGE_CHURN: bytes of cached objects all heaps parked
+                                    warm by short-lived last exits may hold together */
+#endif
 #ifndef HZ4_SOLO_DIRECT
 #define HZ4_SOLO_DIRECT      1   /* 1: with at most one thread left, its frees of parked heaps'
                                     objects go straight to their pages (no buffer, no inbox) and
@@ -174,6 +190,11 @@
                                     the large buffer that crossed it is usually among those the
                                     shrink would pick. Callgrind main_r50/main_r90 T=2 scaled
                                     72.8M/87.6M with 0 vs 71.2M/83.6M; messages 8 % fewer */
+#endif
+#ifndef HZ4_CARVE_START_BYTES
+#define HZ4_CARVE_START_BYTES 4096u /* a heap's first refill of a class from its pages takes at most this
+                                       many bytes of objects, each later one twice as many, up to the
+                                       bin's limit (0: a whole limit's worth at once) */
 #endif
 #ifndef HZ4_SPARE_PAGE
 #define HZ4_SPARE_PAGE       1   /* 1: keep one empty page per class against ping-pong */
