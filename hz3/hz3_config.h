@@ -62,6 +62,12 @@
 #ifndef HZ3_OVERFLOW_SEND_RECENT
 #define HZ3_OVERFLOW_SEND_RECENT 1
 #endif
+/* With HZ3_OVERFLOW_SEND_RECENT and HZ3_REMOTE_SPLICE: the overflow's send
+ * loop keeps the class lane in locals (one class per bin, so one lane) and
+ * writes it back only around a push. 0: each object through hz3_send_home. */
+#ifndef HZ3_SEND_RUN
+#define HZ3_SEND_RUN 1
+#endif
 
 /* A thread's cache bins untouched for this long (same head, same count at two
  * checks this far apart) go back to their spans: a program that moved on to
