@@ -159,75 +159,6 @@ static inline void hz3_send_home(hz3_heap *heap, void *p) {
 
 static void hz3_tcache_gc(hz3_heap *heap, unsigned active);
 
-#if HZ3_OVERFLOW_SEND_RECENT
-/* Sends the first `n` objects of a class-`cls` cache list home and returns
- * the rest of the list. Every object is of one class, so with per-class lanes
- * they all go to one lane: its state is held in locals across the loop (the
- * stores through each object would otherwise make the compiler reload the
- * lane, its batch size and the class size for every object) and written back
- * only around a push. */
-static void *hz3_send_run(hz3_heap *heap, unsigned cls, void *p, uint32_t n) {
-#if HZ3_REMOTE_SPLICE && HZ3_SEND_RUN
-  hz3_outbox *box = &heap->outbox[cls];
-  const uint32_t self = heap->slot, batch = hz3_remote_batch[cls];
-  const size_t size = hz3_classes[cls].size;
-  const uintptr_t key = hz3_free_key;
-  void *head = box->head, *tail = box->tail;
-  uint32_t owner = box->owner, count = box->count, added = 0;
-#define HZ3_LANE_STORE()                                              \
-  do {                                                                \
-    box->head = head;                                                 \
-    box->tail = tail;                                                 \
-    box->owner = owner;                                               \
-    box->count = count;                                               \
-    heap->outbox_objects += added;                                    \
-    heap->outbox_bytes += (size_t)added * size;                       \
-    if (count != 0) heap->outbox_pending[cls / 64] |= 1ull << (cls % 64); \
-    added = 0;                                                        \
-  } while (0)
-  for (uint32_t i = 0; i < n; i++) {
-    void *next = *(void **)p;
-    uint32_t to = hz3_tags[hz3_tag_index(p)] >> HZ3_OWNER_SHIFT;
-    if (to == self) {
-      hz3_span_put(heap, hz3_span_of(p), p);
-    } else {
-      if (count != 0 && to != owner) {
-        HZ3_LANE_STORE();
-        hz3_outbox_flush(heap, box);
-        head = tail = NULL;
-        count = 0;
-      }
-      *(void **)p = head;
-      ((uintptr_t *)p)[1] = key;
-      if (count == 0) tail = p;
-      head = p;
-      owner = to;
-      count++;
-      added++;
-      if (count >= batch) {
-        HZ3_LANE_STORE();
-        hz3_outbox_flush(heap, box);
-        head = tail = NULL;
-        count = 0;
-      }
-    }
-    p = next;
-  }
-  HZ3_LANE_STORE();
-#undef HZ3_LANE_STORE
-  if (heap->outbox_bytes > HZ3_REMOTE_BATCH_BYTES) hz3_outbox_flush_all(heap);
-  return p;
-#else
-  (void)cls;
-  for (uint32_t i = 0; i < n; i++) {
-    void *next = *(void **)p;
-    hz3_send_home(heap, p);
-    p = next;
-  }
-  return p;
-#endif
-}
-#endif
 
 void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
   hz3_bin *bin = &heap->bins[cls];
@@ -243,7 +174,16 @@ void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
   void *p = bin->head;
   bin->net -= (int64_t)send;
   bin->count = keep;
+#if HZ3_REMOTE_SPLICE && HZ3_SEND_RUN
   bin->head = hz3_send_run(heap, cls, p, send);
+#else
+  for (uint32_t i = 0; i < send; i++) {
+    void *next = *(void **)p;
+    hz3_send_home(heap, p);
+    p = next;
+  }
+  bin->head = p;
+#endif
 #else
   /* Keep the most recently freed half (warm in cache), return the rest. */
   void *rest = bin->head;
