@@ -56,6 +56,19 @@
 #define HZ3_TCACHE_CLASS_BYTES (256u << 10)
 #endif
 
+/* 1: a cache that overflows sends its most recently freed objects home and
+ * keeps the older ones (docs/hz3.md, Remote frees). 0: keeps the recent half
+ * and walks the older half home, a chain of cache misses. */
+#ifndef HZ3_OVERFLOW_SEND_RECENT
+#define HZ3_OVERFLOW_SEND_RECENT 1
+#endif
+/* With HZ3_OVERFLOW_SEND_RECENT and HZ3_REMOTE_SPLICE: the overflow's send
+ * loop keeps the class lane in locals (one class per bin, so one lane) and
+ * writes it back only around a push. 0: each object through hz3_send_home. */
+#ifndef HZ3_SEND_RUN
+#define HZ3_SEND_RUN 1
+#endif
+
 /* A thread's cache bins untouched for this long (same head, same count at two
  * checks this far apart) go back to their spans: a program that moved on to
  * other sizes does not keep the old sizes' memory in its caches. Checked from
