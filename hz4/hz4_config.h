@@ -171,6 +171,9 @@
                                     ~6 instructions per object): callgrind main_r50/main_r90 T=2
                                     scaled 72.5M/85.9M with 0 vs 71.2M/83.6M */
 #endif
+#ifndef HZ4_CLASS_BRANCHLESS
+#define HZ4_CLASS_BRANCHLESS 1   /* 1: malloc picks its class table index with a conditional move, not a branch */
+#endif
 #ifndef HZ4_ADAPTIVE_CACHE
 #define HZ4_ADAPTIVE_CACHE   1   /* 1: class cache limits grow with demand (HZ4_TCACHE_MAX_BYTES) */
 #endif
