@@ -1,8 +1,7 @@
 #include "hz3_classes.h"
 
 hz3_class_info hz3_classes[HZ3_CLASS_COUNT];
-uint8_t hz3_class_small[(HZ3_SMALL_MAX >> 4) + 1];
-uint8_t hz3_class_mid[(HZ3_CLASS_MAX_SIZE >> 7) + 1];
+uint8_t hz3_class_index[HZ3_CLASS_INDEX_COUNT];
 
 static uint32_t hz3_class_size_at(unsigned i) {
   if (i < 16) return 16u * (i + 1);                       /* 16 .. 256 */
@@ -58,12 +57,11 @@ void hz3_classes_init(int64_t tcache_percent) {
   for (size_t idx = 0; idx <= (HZ3_SMALL_MAX >> 4); idx++) {
     size_t size = idx << 4;
     while (hz3_classes[cls].size < size) cls++;
-    hz3_class_small[idx] = (uint8_t)cls;
+    hz3_class_index[idx] = (uint8_t)cls;
   }
-  cls = 0;
-  for (size_t idx = 0; idx <= (HZ3_CLASS_MAX_SIZE >> 7); idx++) {
+  for (size_t idx = (HZ3_SMALL_MAX + 128) >> 7; idx <= (HZ3_CLASS_MAX_SIZE >> 7); idx++) {
     size_t size = idx << 7;
     while (hz3_classes[cls].size < size) cls++;
-    hz3_class_mid[idx] = (uint8_t)cls;
+    hz3_class_index[idx + HZ3_CLASS_MID_BIAS] = (uint8_t)cls;
   }
 }

@@ -7,6 +7,7 @@
 #define HZ3_CLASSES_H
 
 #include "hz3_config.h"
+#include "hz_atomic.h"
 #include <stdint.h>
 
 typedef struct hz3_class_info {
@@ -18,16 +19,29 @@ typedef struct hz3_class_info {
 } hz3_class_info;
 
 extern hz3_class_info hz3_classes[HZ3_CLASS_COUNT];
-extern uint8_t hz3_class_small[(HZ3_SMALL_MAX >> 4) + 1];      /* by (size + 15) >> 4 */
-extern uint8_t hz3_class_mid[(HZ3_CLASS_MAX_SIZE >> 7) + 1];   /* by (size + 127) >> 7 */
+/* Size -> class, one byte table in two parts: entries 0..64 by (size + 15) >> 4
+ * for sizes up to 1 KiB, then by ((size + 127) >> 7) + HZ3_CLASS_MID_BIAS up to
+ * 256 KiB. One table lets the lookup pick its index without a branch. */
+#define HZ3_CLASS_MID_BIAS ((HZ3_SMALL_MAX >> 4) + 1 - ((HZ3_SMALL_MAX + 128) >> 7))
+#define HZ3_CLASS_INDEX_COUNT (((HZ3_CLASS_MAX_SIZE + 127) >> 7) + HZ3_CLASS_MID_BIAS + 1)
+extern uint8_t hz3_class_index[HZ3_CLASS_INDEX_COUNT];
 
 /* Fills the tables; the thread-cache limits scale by `tcache_percent`
  * (0 disables thread caches). */
 void hz3_classes_init(int64_t tcache_percent);
 
-static inline unsigned hz3_class_of(size_t size) {
-  return size <= HZ3_SMALL_MAX ? hz3_class_small[(size + 15) >> 4]
-                               : hz3_class_mid[(size + 127) >> 7];
+/* Both indexes are computed and one is taken with a conditional move: with
+ * sizes spread around 1 KiB (guard_r0: 16..2048) a branch here was
+ * mispredicted on half the mallocs (cachegrind), the largest single cost
+ * left in malloc. HZ3_CLASS_BRANCHLESS=0 restores the branch. */
+static inline size_t hz3_class_of(size_t size) {
+  size_t small_index = (size + 15) >> 4;
+  size_t mid_index = (size + 127 + (HZ3_CLASS_MID_BIAS << 7)) >> 7;  /* bias folded in */
+#if HZ3_CLASS_BRANCHLESS
+  return hz3_class_index[hz_select_le(size, HZ3_SMALL_MAX, small_index, mid_index)];
+#else
+  return hz3_class_index[size <= HZ3_SMALL_MAX ? small_index : mid_index];
+#endif
 }
 
 #endif

@@ -56,6 +56,19 @@
 #define HZ3_TCACHE_CLASS_BYTES (256u << 10)
 #endif
 
+/* 1: a cache that overflows sends its most recently freed objects home and
+ * keeps the older ones (docs/hz3.md, Remote frees). 0: keeps the recent half
+ * and walks the older half home, a chain of cache misses. */
+#ifndef HZ3_OVERFLOW_SEND_RECENT
+#define HZ3_OVERFLOW_SEND_RECENT 1
+#endif
+/* With HZ3_OVERFLOW_SEND_RECENT and HZ3_REMOTE_SPLICE: the overflow's send
+ * loop keeps the class lane in locals (one class per bin, so one lane) and
+ * writes it back only around a push. 0: each object through hz3_send_home. */
+#ifndef HZ3_SEND_RUN
+#define HZ3_SEND_RUN 1
+#endif
+
 /* A thread's cache bins untouched for this long (same head, same count at two
  * checks this far apart) go back to their spans: a program that moved on to
  * other sizes does not keep the old sizes' memory in its caches. Checked from
@@ -128,7 +141,7 @@
 
 /* Slow start of carving: the first refill of a class cuts at most this many
  * bytes of objects from never-used span memory, and each later carving refill
- * of the class may cut twice as many, up to the class's refill count. Cutting
+ * of the class may cut more (HZ3_CARVE_LINEAR), up to the class's refill count. Cutting
  * a full refill at once (up to 256 objects) touched every page of them: a
  * program that used a few objects of each of 60 classes paid ~4 MiB of RSS
  * for nothing (guard_r0 peak 6.2 MiB against mimalloc's 4.7 MiB; a trivial
@@ -136,6 +149,20 @@
  * lists are already resident and are not limited. 0: carve a whole refill. */
 #ifndef HZ3_CARVE_START_BYTES
 #define HZ3_CARVE_START_BYTES 4096u
+#endif
+
+/* 1: each later carving refill may cut HZ3_CARVE_START_BYTES more than the
+ * one before (4, 8, 12 KiB ...) instead of twice as much. Doubling overshot
+ * a class's need by up to 2x in every class of every thread: guard_r0 at
+ * T=16 peaked at 19.5 MB against jemalloc's 12.5 (docs/hz3.md, RSS policy). */
+#ifndef HZ3_CARVE_LINEAR
+#define HZ3_CARVE_LINEAR 1
+#endif
+
+/* 1: malloc's size -> class lookup selects between its two table indexes
+ * with a conditional move instead of a branch (hz3_classes.h). */
+#ifndef HZ3_CLASS_BRANCHLESS
+#define HZ3_CLASS_BRANCHLESS 1
 #endif
 
 /* 1: over the dirty budget (HZ_DIRTY_MAX_MB) with no wholly free segment

@@ -159,10 +159,33 @@ static inline void hz3_send_home(hz3_heap *heap, void *p) {
 
 static void hz3_tcache_gc(hz3_heap *heap, unsigned active);
 
+
 void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
   hz3_bin *bin = &heap->bins[cls];
-  /* Keep the most recently freed half (warm in cache), return the rest. */
   uint32_t keep = bin->limit / 2;
+#if HZ3_OVERFLOW_SEND_RECENT
+  /* Send the most recently freed objects (still in this core's cache) and
+   * keep the older ones: the walk that finds each object's owner then reads
+   * hot lines instead of chasing a chain of misses through the cold half. A
+   * thread that only frees (a consumer) never touches its older objects
+   * again; one that allocates takes the miss in malloc, next to its own first
+   * write, instead of one after another here. */
+  uint32_t send = bin->count - keep;
+  void *p = bin->head;
+  bin->net -= (int64_t)send;
+  bin->count = keep;
+#if HZ3_REMOTE_SPLICE && HZ3_SEND_RUN
+  bin->head = hz3_send_run(heap, cls, p, send);
+#else
+  for (uint32_t i = 0; i < send; i++) {
+    void *next = *(void **)p;
+    hz3_send_home(heap, p);
+    p = next;
+  }
+  bin->head = p;
+#endif
+#else
+  /* Keep the most recently freed half (warm in cache), return the rest. */
   void *rest = bin->head;
   void **link = &bin->head;
   for (uint32_t i = 0; i < keep; i++) {
@@ -178,6 +201,7 @@ void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
     hz3_send_home(heap, rest);
     rest = next;
   }
+#endif
   heap->overflowed[cls] = 1;
   HZ3_STATS_SAMPLE(heap, cls);
   hz3_tcache_gc(heap, cls);
@@ -227,20 +251,20 @@ static void hz3_tcache_gc(hz3_heap *heap, unsigned active) {
 static void hz3_heap_flush(hz3_heap *heap);
 static void hz3_flush_parked(void);
 
-/* Fills an empty bin from the heap's spans (new span if none) and pops one. */
-/* This refill's carving allowance (HZ3_CARVE_START_BYTES); doubles the next. */
+/* This refill's carving allowance (HZ3_CARVE_START_BYTES); grows the next. */
 static uint32_t hz3_carve_goal(hz3_heap *heap, unsigned cls, const hz3_class_info *info) {
   if (HZ3_CARVE_START_BYTES == 0) return UINT32_MAX;
+  uint32_t step = HZ3_CARVE_START_BYTES / info->size;
+  if (step == 0) step = 1;
   uint32_t goal = heap->carve_goal[cls];
-  if (goal == 0) {
-    goal = HZ3_CARVE_START_BYTES / info->size;
-    if (goal == 0) goal = 1;
-  }
+  if (goal == 0) goal = step;
   if (goal >= info->refill) return info->refill;
-  heap->carve_goal[cls] = (uint16_t)(goal * 2 < info->refill ? goal * 2 : info->refill);
+  uint32_t next = HZ3_CARVE_LINEAR ? goal + step : goal * 2;
+  heap->carve_goal[cls] = (uint16_t)(next < info->refill ? next : info->refill);
   return goal;
 }
 
+/* Fills an empty bin from the heap's spans (new span if none) and pops one. */
 static void *hz3_refill(hz3_heap *heap, unsigned cls) {
   hz3_bin *bin = &heap->bins[cls];
   if (atomic_load_explicit(&heap->inbox, memory_order_relaxed) != NULL ||

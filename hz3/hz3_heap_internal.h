@@ -131,6 +131,12 @@ static inline void hz3_outbox_add(hz3_heap *heap, void *p, uint32_t tag) {
 #endif
 }
 
+#if HZ3_REMOTE_SPLICE && HZ3_OVERFLOW_SEND_RECENT && HZ3_SEND_RUN
+/* Sends the first `n` objects of a class-`cls` cache list home (own ones to
+ * their spans, the others to the class's outbox lane); returns the rest. */
+void *hz3_send_run(hz3_heap *heap, unsigned cls, void *p, uint32_t n);
+#endif
+
 /* Takes every pending remote free with one exchange per stack. `to_cache`
  * keeps them in the thread cache while it has room. */
 void hz3_collect(hz3_heap *heap, bool to_cache);

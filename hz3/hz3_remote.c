@@ -49,6 +49,66 @@ void hz3_outbox_flush_all(hz3_heap *heap) {
   }
 }
 
+#if HZ3_REMOTE_SPLICE && HZ3_OVERFLOW_SEND_RECENT && HZ3_SEND_RUN
+/* The send loop of a cache overflow (hz3_bin_overflow). Every object is of
+ * one class, so the foreign ones all go to one lane: its state is held in
+ * locals across the loop (the stores through each object made the compiler
+ * reload the lane, its batch size and the class size for every object) and
+ * written back only around a push. The byte bound over all lanes is checked
+ * once, after the loop. */
+void *hz3_send_run(hz3_heap *heap, unsigned cls, void *p, uint32_t n) {
+  hz3_outbox *box = &heap->outbox[cls];
+  const uint32_t self = heap->slot, batch = hz3_remote_batch[cls];
+  const size_t size = hz3_classes[cls].size;
+  const uintptr_t key = hz3_free_key;
+  void *head = box->head, *tail = box->tail;
+  uint32_t owner = box->owner, count = box->count, added = 0;
+#define HZ3_LANE_STORE()                                              \
+  do {                                                                \
+    box->head = head;                                                 \
+    box->tail = tail;                                                 \
+    box->owner = owner;                                               \
+    box->count = count;                                               \
+    heap->outbox_objects += added;                                    \
+    heap->outbox_bytes += (size_t)added * size;                       \
+    if (count != 0) heap->outbox_pending[cls / 64] |= 1ull << (cls % 64); \
+    added = 0;                                                        \
+  } while (0)
+  for (uint32_t i = 0; i < n; i++) {
+    void *next = *(void **)p;
+    uint32_t to = hz3_tags[hz3_tag_index(p)] >> HZ3_OWNER_SHIFT;
+    if (to == self) {
+      hz3_span_put(heap, hz3_span_of(p), p);
+    } else {
+      if (count != 0 && to != owner) {
+        HZ3_LANE_STORE();
+        hz3_outbox_flush(heap, box);
+        head = tail = NULL;
+        count = 0;
+      }
+      *(void **)p = head;
+      ((uintptr_t *)p)[1] = key;
+      if (count == 0) tail = p;
+      head = p;
+      owner = to;
+      count++;
+      added++;
+      if (count >= batch) {
+        HZ3_LANE_STORE();
+        hz3_outbox_flush(heap, box);
+        head = tail = NULL;
+        count = 0;
+      }
+    }
+    p = next;
+  }
+  HZ3_LANE_STORE();
+#undef HZ3_LANE_STORE
+  if (heap->outbox_bytes > HZ3_REMOTE_BATCH_BYTES) hz3_outbox_flush_all(heap);
+  return p;
+}
+#endif
+
 void hz3_free_remote(hz3_heap *heap, void *p, uint32_t tag) { hz3_outbox_add(heap, p, tag); }
 
 /* One remote object arrives: into the thread cache while it has room (it is

@@ -20,13 +20,13 @@ void *hz3_malloc_large(size_t size);
 
 static inline void *hz_line_malloc(size_t size) {
   if (hz_likely(size <= HZ3_CLASS_MAX_SIZE)) {
-    unsigned cls = hz3_class_of(size);
-    hz3_bin *bin = &hz3_tls_heap->bins[cls];
+    hz3_heap *heap = hz3_tls_heap;
+    hz3_bin *bin = &heap->bins[hz3_class_of(size)];
     void *p = bin->head;
     if (hz_likely(p != NULL)) {
+      bin->allocs++;            /* the only statistics cost of the fast paths */
       bin->head = *(void **)p;
       bin->count--;
-      bin->allocs++;            /* the only statistics cost of the fast paths */
       ((uintptr_t *)p)[1] = 0;  /* no longer free: see hz3_free_key */
       return p;
     }

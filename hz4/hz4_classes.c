@@ -1,8 +1,7 @@
 #include "hz4_classes.h"
 
 hz4_class_info hz4_classes[HZ4_CLASS_COUNT];
-uint8_t hz4_class_small[(HZ4_SMALL_MAX >> 4) + 1];
-uint8_t hz4_class_medium[(HZ4_MEDIUM_MAX >> 7) + 1];
+uint8_t hz4_class_index[HZ4_CLASS_INDEX_COUNT];
 
 static uint32_t hz4_class_size_at(unsigned i) {
   if (i < 8) return 16u * (i + 1);
@@ -83,12 +82,12 @@ void hz4_classes_init(int64_t tcache_percent) {
     uint32_t size = idx << 4;
     unsigned cls = 0;
     while (hz4_classes[cls].size < size) cls++;
-    hz4_class_small[idx] = (uint8_t)cls;
+    hz4_class_index[idx] = (uint8_t)cls;
   }
-  for (unsigned idx = 0; idx <= (HZ4_MEDIUM_MAX >> 7); idx++) {
+  for (unsigned idx = (HZ4_SMALL_MAX + 128) >> 7; idx <= (HZ4_MEDIUM_MAX >> 7); idx++) {
     uint32_t size = idx << 7;
     unsigned cls = 0;
     while (hz4_classes[cls].size < size) cls++;
-    hz4_class_medium[idx] = (uint8_t)cls;
+    hz4_class_index[idx + HZ4_CLASS_MEDIUM_BIAS] = (uint8_t)cls;
   }
 }

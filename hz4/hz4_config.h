@@ -100,6 +100,22 @@
                                     run keeps its caches for its adopter, as long as fewer heaps
                                     are parked than threads run */
 #endif
+#ifndef HZ4_EXIT_PURGE_CHURN
+#define HZ4_EXIT_PURGE_CHURN 1   /* 1 (with HZ4_EXIT_PURGE_LAST): the last worker's exit, when it lived
+                                    shorter than the purge delay (threads come in generations:
+                                    mstress, larson), treats itself like any other exit (caches parked
+                                    warm, free slices left to the delayed purge, pool kept) as long as
+                                    the free memory left resident is at most HZ4_EXIT_CHURN_KEEP_MB;
+                                    the full last-exit return is deferred to the remaining thread's
+                                    first free into a parked heap, or to the next long-lived last exit */
+#endif
+#ifndef HZ4_EXIT_CHURN_KEEP_MB
+#define HZ4_EXIT_CHURN_KEEP_MB 32 /* the bound of HZ4_EXIT_PURGE_CHURN: committed minus in use */
+#endif
+#ifndef HZ4_CHURN_PARK_MB
+#define HZ4_CHURN_PARK_MB    32  /* with HZ4_EXIT_PURGE_CHURN: bytes of cached objects all heaps parked
+                                    warm by short-lived last exits may hold together */
+#endif
 #ifndef HZ4_SOLO_DIRECT
 #define HZ4_SOLO_DIRECT      1   /* 1: with at most one thread left, its frees of parked heaps'
                                     objects go straight to their pages (no buffer, no inbox) and
@@ -155,6 +171,9 @@
                                     ~6 instructions per object): callgrind main_r50/main_r90 T=2
                                     scaled 72.5M/85.9M with 0 vs 71.2M/83.6M */
 #endif
+#ifndef HZ4_CLASS_BRANCHLESS
+#define HZ4_CLASS_BRANCHLESS 1   /* 1: malloc picks its class table index with a conditional move, not a branch */
+#endif
 #ifndef HZ4_ADAPTIVE_CACHE
 #define HZ4_ADAPTIVE_CACHE   1   /* 1: class cache limits grow with demand (HZ4_TCACHE_MAX_BYTES) */
 #endif
@@ -193,6 +212,11 @@
 #define HZ4_INBOX_PAD        1   /* 1: each inbox head on its own cache line (53 lines per heap instead
                                     of 7): main_r50 T=2, 25 interleaved pairs, wall 0.97 (quiet) and
                                     1.00 (loaded) */
+#endif
+#ifndef HZ4_CARVE_START_BYTES
+#define HZ4_CARVE_START_BYTES 4096u /* a heap's first refill of a class from its pages takes at most this
+                                       many bytes of objects, each later one twice as many, up to the
+                                       bin's limit (0: a whole limit's worth at once) */
 #endif
 #ifndef HZ4_SPARE_PAGE
 #define HZ4_SPARE_PAGE       1   /* 1: keep one empty page per class against ping-pong */

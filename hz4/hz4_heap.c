@@ -25,6 +25,10 @@ static uint64_t hz4_parked_count;
 static hz4_heap *hz4_all_heaps;
 static uint32_t hz4_next_id = 1;
 static uint64_t hz4_live_count;
+/* HZ4_EXIT_PURGE_CHURN (heaps lock): cached bytes of heaps parked warm, and
+ * whether a short-lived last exit deferred the return of everything. */
+static uint64_t hz4_parked_warm_bytes;
+static bool hz4_churn_deferred;
 
 /* Threads that already ran their exit hook but still allocate (other key
  * destructors, libc teardown) use this heap under a lock; they never own a
@@ -112,6 +116,21 @@ void hz4_bins_decay(hz4_heap *heap) {
   }
 }
 
+/* Slow start of refills from pages (HZ4_CARVE_START_BYTES): the first takes
+ * at most that many bytes of objects, each later one twice as many, up to
+ * the bin's limit. A full first refill carves (and so touches) up to 128 KiB
+ * of a class whose program may keep a dozen objects of it. */
+static uint32_t hz4_carve_goal(hz4_heap *heap, unsigned cls, uint32_t want) {
+  uint32_t goal = heap->carve_goal[cls];
+  if (goal == 0) {
+    goal = (uint32_t)(HZ4_CARVE_START_BYTES / hz4_classes[cls].size);
+    if (goal == 0) goal = 1;
+  }
+  if (goal >= want) return want;
+  heap->carve_goal[cls] = (uint16_t)(goal * 2 < want ? goal * 2 : want);
+  return goal;
+}
+
 /* Fills an empty bin and pops one. Order: remote frees of this class, then
  * the heap's pages of the class; only then, before a new page, flush our own
  * outbox and collect every inbox; then a new page; out of memory: give
@@ -124,6 +143,7 @@ static void *hz4_refill(hz4_heap *heap, unsigned cls) {
   }
   hz4_bin_adapt(heap, cls);
   uint32_t want = heap->bin_base[cls] ? heap->bin_base[cls] : 1;
+  if (HZ4_CARVE_START_BYTES != 0) want = hz4_carve_goal(heap, cls, want);
   void *head, *tail;
   uint32_t got = hz4_page_take(heap, cls, want, false, &head, &tail);
   if (got == 0) {
@@ -225,6 +245,8 @@ static hz4_heap *hz4_heap_attach(void) {
   if (adopted) {
     hz4_parked = heap->parked_next;
     hz4_parked_count--;
+    hz4_parked_warm_bytes -= heap->warm_bytes;
+    heap->warm_bytes = 0;
   }
   else heap = hz4_heap_create_locked();
   if (heap != NULL) {
@@ -237,6 +259,10 @@ static hz4_heap *hz4_heap_attach(void) {
   if (heap == NULL) return NULL;
   hz4_tls_heap = heap;
   hz4_tls_state = HZ4_THREAD_ATTACHED;
+  if (HZ4_EXIT_PURGE_CHURN) {
+    heap->attach_ms = hz_os_now_ms();
+    heap->adopted = adopted;
+  }
   /* May allocate (keys past 32): the heap is already in place for that. */
   pthread_setspecific(hz4_exit_key, heap);
   hz_stat_add(HZ_STAT_THREADS_STARTED, 1);
@@ -262,22 +288,65 @@ static void hz4_parked_reclaim(bool all) {
      * HZ4_EXIT_PURGE_LAST the freed slices wait for the delayed purge while
      * workers run (the heap is likely adopted soon and would fault them back
      * in); with at most one thread left nobody is likely to adopt it. */
-    bool decommit = all || !HZ4_EXIT_PURGE_LAST || hz4_live_count <= 1;
+    /* (After a short-lived last exit the next generation is expected to
+     * adopt every parked heap: HZ4_EXIT_PURGE_CHURN.) */
+    bool decommit = all || !HZ4_EXIT_PURGE_LAST || (hz4_live_count <= 1 && !hz4_churn_deferred);
     /* The most recently parked heaps, as many as threads run, are the next
      * to be adopted (the list is LIFO): they keep their caches. */
-    bool keep = HZ4_PARK_KEEPS_CACHES && !decommit && position < hz4_live_count;
+    bool keep = HZ4_PARK_KEEPS_CACHES && !decommit && (position < hz4_live_count || hz4_churn_deferred);
+    if (!keep) {
+      hz4_parked_warm_bytes -= heap->warm_bytes;
+      heap->warm_bytes = 0;
+    }
     hz4_heap_flush(heap, decommit, keep);
     if (!decommit) {
       hz4_heap_decommit_beyond(heap, HZ4_PARKED_KEEP_BYTES);
       hz4_heap_purge(heap);
     }
   }
+  if (all) hz4_churn_deferred = false;
   hz_lock_release(&hz4_heaps_lock);
 }
 
 void hz4_parked_reclaim_flagged(void) {
   if (hz_unlikely(atomic_load_explicit(&hz4_parked_flag, memory_order_relaxed)))
     hz4_parked_reclaim(false);
+}
+
+/* Bytes of objects in the heap's caches (HZ4_CHURN_PARK_MB). */
+static uint64_t hz4_heap_cached_bytes(const hz4_heap *heap) {
+  uint64_t bytes = 0;
+  for (unsigned cls = 0; cls < HZ4_CLASS_COUNT; cls++)
+    bytes += (uint64_t)heap->bins[cls].count * hz4_classes[cls].size;
+  return bytes;
+}
+
+/* HZ4_EXIT_PURGE_CHURN: the last worker lived shorter than the purge delay
+ * in a heap an earlier thread left, so threads come in generations
+ * (mstress: a pair every 2 ms), and the free memory resident is within the
+ * bound. Returning everything at such an exit made every generation fault
+ * its pages back in (mstress T=2: 89k faults, 1.4 GB madvised in 400
+ * threads). A first generation of short workers, perhaps the only one,
+ * still returns everything: its program may never free into a parked heap
+ * to run the deferred return. (The usage walk is per segment, and only at
+ * short-lived last exits.) */
+static bool hz4_exit_is_churn(const hz4_heap *heap) {
+  int64_t delay = hz_options.purge_delay_ms;
+  if (!HZ4_EXIT_PURGE_CHURN || !HZ4_EXIT_PURGE_LAST || delay < 0) return false;
+  if (!heap->adopted || hz_os_now_ms() - heap->attach_ms >= (uint64_t)delay) return false;
+  uint64_t mapped, in_use, committed;
+  hz4_segments_usage(&mapped, &in_use, &committed);
+  return committed <= in_use + ((uint64_t)HZ4_EXIT_CHURN_KEEP_MB << 20);
+}
+
+/* The last worker is gone (at most the main thread is left): nothing is
+ * likely to reuse pooled segments or cached huge blocks soon, and nobody
+ * may allocate again to run the delayed purge, so return them now, with
+ * the free slices heaps parked by earlier exits kept (HZ4_EXIT_PURGE_LAST). */
+static void hz4_last_exit_return(void) {
+  if (HZ4_EXIT_PURGE_LAST) hz4_parked_reclaim(true);
+  hz4_pool_purge(true);
+  hz4_large_purge(true);
 }
 
 /* pthread key destructor: runs at thread exit with the thread's heap. */
@@ -292,12 +361,19 @@ static void hz4_thread_exit(void *arg) {
    * thread per round) the next thread adopts this heap and would fault
    * every decommitted slice back in. */
   bool last = __atomic_load_n(&hz4_live_count, __ATOMIC_RELAXED) <= 2;
-  bool decommit = HZ4_EXIT_PURGE && (!HZ4_EXIT_PURGE_LAST || last);
+  bool churn = last && HZ4_EXIT_PURGE && hz4_exit_is_churn(heap);
+  bool decommit = HZ4_EXIT_PURGE && (!HZ4_EXIT_PURGE_LAST || (last && !churn));
   /* Keep the caches for the adopter only while fewer heaps are parked than
    * threads run: parked caches pin their pages until adoption, reclaim or
    * the last exit. */
   bool keep = HZ4_PARK_KEEPS_CACHES && !decommit &&
               __atomic_load_n(&hz4_parked_count, __ATOMIC_RELAXED) < __atomic_load_n(&hz4_live_count, __ATOMIC_RELAXED);
+  uint64_t warm = keep ? hz4_heap_cached_bytes(heap) : 0;
+  if (churn && keep &&
+      __atomic_load_n(&hz4_parked_warm_bytes, __ATOMIC_RELAXED) + warm > ((uint64_t)HZ4_CHURN_PARK_MB << 20)) {
+    keep = false;
+    warm = 0;
+  }
   hz4_heap_flush(heap, decommit, keep);
   if (!decommit) {
     hz4_heap_decommit_beyond(heap, HZ4_PARKED_KEEP_BYTES);
@@ -310,7 +386,10 @@ static void hz4_thread_exit(void *arg) {
   heap->parked_next = hz4_parked;
   hz4_parked = heap;
   hz4_parked_count++;
+  heap->warm_bytes = warm;
+  hz4_parked_warm_bytes += warm;
   uint64_t still_live = --hz4_live_count;
+  if (still_live <= 1) hz4_churn_deferred = churn;
   hz_lock_release(&hz4_heaps_lock);
   /* A message that reached us between our last collection and the parking
    * may have had its flag consumed by a thread that did not see us parked
@@ -323,16 +402,11 @@ static void hz4_thread_exit(void *arg) {
     }
   }
   hz4_parked_reclaim_flagged();
-  /* The last worker is gone (at most the main thread is left): nothing is
-   * likely to reuse pooled segments or cached huge blocks soon, and nobody
-   * may allocate again to run the delayed purge, so return them now. */
-  if (HZ4_EXIT_PURGE && still_live <= 1) {
-    /* Heaps parked by earlier exits kept their free slices resident
-     * (HZ4_EXIT_PURGE_LAST): return them now. */
-    if (HZ4_EXIT_PURGE_LAST) hz4_parked_reclaim(true);
-    hz4_pool_purge(true);
-    hz4_large_purge(true);
-  }
+  /* After a short-lived last exit (HZ4_EXIT_PURGE_CHURN) the return waits
+   * for the remaining thread's first free into a parked heap (a program
+   * freeing what its workers left: hz4_free_to_parked) or the next
+   * long-lived last exit. */
+  if (HZ4_EXIT_PURGE && still_live <= 1 && !churn) hz4_last_exit_return();
   hz_stat_add(HZ_STAT_THREADS_EXITED, 1);
 }
 
@@ -534,6 +608,10 @@ void hz4_free_other(void *p, uint32_t tag) {
 bool hz4_heaps_solo(void) { return __atomic_load_n(&hz4_live_count, __ATOMIC_RELAXED) <= 1; }
 
 bool hz4_free_to_parked(hz4_heap *owner, void *p) {
+  /* The workers are done: the return a short-lived last exit deferred. */
+  if (HZ4_EXIT_PURGE_CHURN && __atomic_load_n(&hz4_churn_deferred, __ATOMIC_RELAXED) &&
+      __atomic_load_n(&hz4_live_count, __ATOMIC_RELAXED) <= 1)
+    hz4_last_exit_return();
   hz_lock_acquire(&hz4_heaps_lock);
   bool ok = hz4_live_count <= 1 && !owner->attached && owner != hz4_shared_heap;
   bool released = false;

@@ -86,6 +86,7 @@ typedef struct hz4_heap {
   hz4_page *partial[HZ4_CLASS_COUNT];    /* pages with free or uncarved objects */
   uint16_t bin_base[HZ4_CLASS_COUNT];    /* each bin's limit, adaptive (HZ4_ADAPTIVE_CACHE) */
   uint8_t bin_overflowed[HZ4_CLASS_COUNT]; /* overflowed since its last refill from pages */
+  uint16_t carve_goal[HZ4_CLASS_COUNT];  /* objects the next refill from pages may take (HZ4_CARVE_START_BYTES) */
   hz4_segment *segs;                     /* segments owned, those with free slices first */
   uint64_t outbox_used;                  /* bit i: outbox[i] holds a buffer */
   size_t outbox_bytes;                   /* bytes of the objects in open buffers */
@@ -100,6 +101,9 @@ typedef struct hz4_heap {
   uint64_t loose_bytes;                  /* resident free objects of large classes in live pages */
   int64_t published[HZ4_CLASS_COUNT];    /* live share last added to the peak gauges (HZ_STATS) */
   struct hz4_heap *parked_next;          /* on the parked list (heaps lock) */
+  uint64_t attach_ms;                    /* when the current thread attached (HZ4_EXIT_PURGE_CHURN) */
+  uint64_t adopted;                      /* ... to a heap an exited thread had parked */
+  uint64_t warm_bytes;                   /* cached bytes it was parked with (HZ4_CHURN_PARK_MB) */
   struct hz4_heap *all_next;             /* every heap ever made */
   /* Written by other threads: kept off the owner's cache lines. `live` is 0
    * while parked; a thread that pushes to a parked heap flags it for

@@ -22,8 +22,7 @@ bool hz4_free_repeated(void *p);
 
 static inline void *hz_line_malloc(size_t size) {
   unsigned cls;
-  if (hz_likely(size <= HZ4_SMALL_MAX)) cls = hz4_class_small[(size + 15) >> 4];
-  else if (hz_likely(size <= HZ4_MEDIUM_MAX)) cls = hz4_class_medium[(size + 127) >> 7];
+  if (hz_likely(size <= HZ4_MEDIUM_MAX)) cls = hz4_class_table(size);
   else if (hz_likely(size <= HZ4_CLASS_MAX_SIZE)) cls = hz4_class_mid(size);
   else return hz4_malloc_large(size);
   hz4_bin *bin = &hz4_tls_heap->bins[cls];
