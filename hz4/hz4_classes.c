@@ -10,10 +10,6 @@ static uint32_t hz4_class_size_at(unsigned i) {
   return (1u << lg) + ((i % 4 + 1) << (lg - 2));
 }
 
-/* Slices per page: the fewest that hold at least 8 objects (classes above
- * 128 KiB settle for what 16 slices hold), then more if that wastes less
- * than the tail it leaves: a page is only as resident as what was carved
- * from it, but a big page keeps its slices out of other classes' reach. */
 /* Objects of a class whose size is a multiple of 1 KiB would start at the
  * same few offsets modulo 4 KiB, so their first lines (the free-list link,
  * and usually the program's first touch) would compete for 4 of the L1's
@@ -26,6 +22,10 @@ static uint32_t hz4_class_stride(uint32_t size) {
   return size;
 }
 
+/* Slices per page: the fewest that hold at least 8 objects (classes above
+ * 128 KiB settle for what 16 slices hold), then more if that wastes less
+ * than the tail it leaves: a page is only as resident as what was carved
+ * from it, but a big page keeps its slices out of other classes' reach. */
 static unsigned hz4_pick_slices(uint32_t size) {
   unsigned slices = 1;
   while (slices < HZ4_PAGE_MAX_SLICES && (slices * HZ4_SLICE_SIZE) / size < 8) slices++;
