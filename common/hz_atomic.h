@@ -10,7 +10,6 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
 
 #define hz_likely(x)   __builtin_expect(!!(x), 1)
@@ -19,23 +18,6 @@
 #define hz_cold        __attribute__((cold, noinline))
 #define hz_hidden      __attribute__((visibility("hidden")))
 #define hz_export      __attribute__((visibility("default")))
-
-/* `value <= limit ? if_le : otherwise` without a branch, for selects whose
- * outcome is random (malloc's size -> class index with sizes spread across
- * the limit): one cmp and one cmov on x86-64, where gcc 12 keeps `?:` as a
- * branch even with __builtin_expect_with_probability(.., 0.5). */
-static inline size_t hz_select_le(size_t value, size_t limit, size_t if_le, size_t otherwise) {
-#if defined(__x86_64__)
-  __asm__("cmpq %[limit], %[value]\n\tcmovbe %[if_le], %[out]"
-          : [out] "+r"(otherwise)
-          : [value] "r"(value), [limit] "re"(limit), [if_le] "r"(if_le)
-          : "cc");
-  return otherwise;
-#else
-  size_t mask = (size_t)0 - (size_t)(value > limit);
-  return if_le ^ ((if_le ^ otherwise) & mask);
-#endif
-}
 
 #define hz_load_relaxed(p)     atomic_load_explicit((p), memory_order_relaxed)
 #define hz_store_relaxed(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)

@@ -7,7 +7,7 @@
 #define HZ3_CLASSES_H
 
 #include "hz3_config.h"
-#include "hz_atomic.h"
+#include "hz_select.h"
 #include <stdint.h>
 
 typedef struct hz3_class_info {
@@ -30,18 +30,9 @@ extern uint8_t hz3_class_index[HZ3_CLASS_INDEX_COUNT];
  * (0 disables thread caches). */
 void hz3_classes_init(int64_t tcache_percent);
 
-/* Both indexes are computed and one is taken with a conditional move: with
- * sizes spread around 1 KiB (guard_r0: 16..2048) a branch here was
- * mispredicted on half the mallocs (cachegrind), the largest single cost
- * left in malloc. HZ3_CLASS_BRANCHLESS=0 restores the branch. */
+/* The branchless lookup: common/hz_select.h (HZ3_CLASS_BRANCHLESS). */
 static inline size_t hz3_class_of(size_t size) {
-  size_t small_index = (size + 15) >> 4;
-  size_t mid_index = (size + 127 + (HZ3_CLASS_MID_BIAS << 7)) >> 7;  /* bias folded in */
-#if HZ3_CLASS_BRANCHLESS
-  return hz3_class_index[hz_select_le(size, HZ3_SMALL_MAX, small_index, mid_index)];
-#else
-  return hz3_class_index[size <= HZ3_SMALL_MAX ? small_index : mid_index];
-#endif
+  return hz3_class_index[hz_class_table_index(size, HZ3_SMALL_MAX, HZ3_CLASS_MID_BIAS, HZ3_CLASS_BRANCHLESS)];
 }
 
 #endif

@@ -9,7 +9,7 @@
 #define HZ4_CLASSES_H
 
 #include "hz4_config.h"
-#include "hz_atomic.h"
+#include "hz_select.h"
 
 typedef struct hz4_class_info {
   uint32_t size;          /* object size in bytes */
@@ -43,17 +43,9 @@ static inline unsigned hz4_class_mid(size_t size) {
   return 4u * lg - 20u + (unsigned)((s >> (lg - 2)) & 3u);
 }
 
-/* size <= HZ4_MEDIUM_MAX. Both table indexes are computed and a conditional
- * move picks one (HZ4_CLASS_BRANCHLESS): with sizes spread across 1 KiB a
- * branch here is mispredicted on half the mallocs (hz3: guard_r0 CPU 0.83x). */
+/* size <= HZ4_MEDIUM_MAX; branchless: common/hz_select.h (HZ4_CLASS_BRANCHLESS). */
 static inline unsigned hz4_class_table(size_t size) {
-  size_t small_index = (size + 15) >> 4;
-  size_t medium_index = (size + 127 + (HZ4_CLASS_MEDIUM_BIAS << 7)) >> 7;  /* bias folded in */
-#if HZ4_CLASS_BRANCHLESS
-  return hz4_class_index[hz_select_le(size, HZ4_SMALL_MAX, small_index, medium_index)];
-#else
-  return hz4_class_index[size <= HZ4_SMALL_MAX ? small_index : medium_index];
-#endif
+  return hz4_class_index[hz_class_table_index(size, HZ4_SMALL_MAX, HZ4_CLASS_MEDIUM_BIAS, HZ4_CLASS_BRANCHLESS)];
 }
 
 static inline unsigned hz4_class_of(size_t size) {
