@@ -35,16 +35,20 @@ static inline void hz4_ensure_ready(void) {
 
 void hz_line_init(void) { hz4_ensure_ready(); }
 
+/* Both set errno themselves (HZ_LINE_MALLOC_ANY_SIZE), so the shim's malloc
+ * is a tail call with no stack frame. */
 void *hz4_malloc_miss(size_t size) {
   hz4_ensure_ready();
-  return hz4_alloc_slow(hz4_class_of(size));
+  void *p = hz4_alloc_slow(hz4_class_of(size));
+  return p != NULL ? p : hz_shim_enomem();
 }
 
 void *hz4_malloc_large(size_t size) {
+  if (size > HZ_MAX_REQUEST) return hz_shim_enomem();
   hz4_ensure_ready();
   bool fresh;
-  if (size <= HZ4_BLOCK_MAX_SIZE) return hz4_alloc_block(size, 0, &fresh);
-  return hz4_large_alloc(size, 0, &fresh);
+  void *p = size <= HZ4_BLOCK_MAX_SIZE ? hz4_alloc_block(size, 0, &fresh) : hz4_large_alloc(size, 0, &fresh);
+  return p != NULL ? p : hz_shim_enomem();
 }
 
 bool hz4_free_slow(void *p) {

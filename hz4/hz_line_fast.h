@@ -15,6 +15,9 @@
 #include "hz4_heap.h"
 #include "hz_atomic.h"
 
+/* malloc ends in tail calls (see common/hz_line.h): the slow paths set errno. */
+#define HZ_LINE_MALLOC_ANY_SIZE 1
+
 void *hz4_malloc_miss(size_t size);
 void *hz4_malloc_large(size_t size);
 bool hz4_free_slow(void *p);
