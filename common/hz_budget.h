@@ -87,6 +87,19 @@ static inline void hz_refault_note(hz_refault *r, uint64_t clean) {
   if (r->watch != 0) hz_refault_take(r, clean, hz_os_now_ms());
 }
 
+/* Slow start of carving never-used memory into a thread cache: this refill
+ * may take `*goal` objects (`step` the first time), the next one `step` more
+ * (`linear`) or twice as many, never more than `cap`. Carving writes a link
+ * into every object, so an allowance of a whole refill made pages resident
+ * that a program holding a few objects of the class never needed. */
+static inline uint32_t hz_carve_allowance(uint16_t *goal_slot, uint32_t step, uint32_t cap, bool linear) {
+  uint32_t goal = *goal_slot != 0 ? *goal_slot : step;
+  if (goal >= cap) return cap;
+  uint32_t next = linear ? goal + step : goal * 2;
+  *goal_slot = (uint16_t)(next < cap ? next : cap);
+  return goal;
+}
+
 /* Oldest first without sorting: a pass files each segment's dirty units
  * under the log2 of the milliseconds since its last free, then decommits
  * from the oldest bucket down. */

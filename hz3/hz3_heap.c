@@ -159,7 +159,6 @@ static inline void hz3_send_home(hz3_heap *heap, void *p) {
 
 static void hz3_tcache_gc(hz3_heap *heap, unsigned active);
 
-
 void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
   hz3_bin *bin = &heap->bins[cls];
   uint32_t keep = bin->limit / 2;
@@ -251,17 +250,11 @@ static void hz3_tcache_gc(hz3_heap *heap, unsigned active) {
 static void hz3_heap_flush(hz3_heap *heap);
 static void hz3_flush_parked(void);
 
-/* This refill's carving allowance (HZ3_CARVE_START_BYTES); grows the next. */
+/* This refill's carving allowance (HZ3_CARVE_START_BYTES, HZ3_CARVE_LINEAR). */
 static uint32_t hz3_carve_goal(hz3_heap *heap, unsigned cls, const hz3_class_info *info) {
   if (HZ3_CARVE_START_BYTES == 0) return UINT32_MAX;
   uint32_t step = HZ3_CARVE_START_BYTES / info->size;
-  if (step == 0) step = 1;
-  uint32_t goal = heap->carve_goal[cls];
-  if (goal == 0) goal = step;
-  if (goal >= info->refill) return info->refill;
-  uint32_t next = HZ3_CARVE_LINEAR ? goal + step : goal * 2;
-  heap->carve_goal[cls] = (uint16_t)(next < info->refill ? next : info->refill);
-  return goal;
+  return hz_carve_allowance(&heap->carve_goal[cls], step ? step : 1, info->refill, HZ3_CARVE_LINEAR);
 }
 
 /* Fills an empty bin from the heap's spans (new span if none) and pops one. */

@@ -121,14 +121,8 @@ void hz4_bins_decay(hz4_heap *heap) {
  * the bin's limit. A full first refill carves (and so touches) up to 128 KiB
  * of a class whose program may keep a dozen objects of it. */
 static uint32_t hz4_carve_goal(hz4_heap *heap, unsigned cls, uint32_t want) {
-  uint32_t goal = heap->carve_goal[cls];
-  if (goal == 0) {
-    goal = (uint32_t)(HZ4_CARVE_START_BYTES / hz4_classes[cls].size);
-    if (goal == 0) goal = 1;
-  }
-  if (goal >= want) return want;
-  heap->carve_goal[cls] = (uint16_t)(goal * 2 < want ? goal * 2 : want);
-  return goal;
+  uint32_t step = (uint32_t)(HZ4_CARVE_START_BYTES / hz4_classes[cls].size);
+  return hz_carve_allowance(&heap->carve_goal[cls], step ? step : 1, want, false);
 }
 
 /* Fills an empty bin and pops one. Order: remote frees of this class, then
