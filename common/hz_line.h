@@ -67,6 +67,11 @@ void hz_line_get_usage(hz_line_usage *usage);
 unsigned hz_line_get_class_stats(hz_line_class_stats *out, unsigned max);
 /* Global initialisation, idempotent and safe to call from any entry point. */
 void hz_line_init(void);
+/* For the background purger (common/hz_purger.h): returns to the OS what has
+ * waited out the purge delay at `now` (adds its bytes to *released) and
+ * returns when the next pending memory is due, 0 when nothing is pending.
+ * Called without locks, from the purger's own thread. */
+uint64_t hz_line_purge_due(uint64_t now, size_t *released);
 /* Fork hooks: prepare takes every line lock in a fixed order. */
 void hz_line_fork_prepare(void);
 void hz_line_fork_parent(void);

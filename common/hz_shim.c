@@ -10,6 +10,7 @@
 #include "hz_line_fast.h"
 #include "hz_options.h"
 #include "hz_os.h"
+#include "hz_purger.h"
 #include "hz_stats.h"
 
 #include <dlfcn.h>
@@ -77,7 +78,10 @@ static hz_cold size_t hz_foreign_usable_size(void *p) {
 
 static void hz_atfork_prepare(void) { hz_line_fork_prepare(); }
 static void hz_atfork_parent(void) { hz_line_fork_parent(); }
-static void hz_atfork_child(void) { hz_line_fork_child(); }
+static void hz_atfork_child(void) {
+  hz_purger_after_fork_child();
+  hz_line_fork_child();
+}
 
 void hz_shim_process_init(void) {
   pthread_atfork(hz_atfork_prepare, hz_atfork_parent, hz_atfork_child);

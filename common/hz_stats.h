@@ -33,7 +33,9 @@
   X(FOREIGN_FREES,      "frees of pointers not ours, forwarded to the next allocator") \
   X(INVALID_FREES,      "frees of unallocated pointers inside our arena (ignored)") \
   X(TRIMS,              "malloc_trim calls")                                     \
-  X(BUDGET_DECOMMITS,   "passes over the dirty budget that decommitted partly used memory")
+  X(BUDGET_DECOMMITS,   "passes over the dirty budget that decommitted partly used memory") \
+  X(PURGER_STARTS,      "background purge threads started (HZ_PURGE_THREAD)")   \
+  X(PURGER_BYTES,       "bytes returned to the OS by the background purger")
 
 typedef enum hz_stat_id {
 #define HZ_STAT_ENUM(name, doc) HZ_STAT_##name,

@@ -4,6 +4,7 @@
 #include "hz_budget.h"
 #include "hz_options.h"
 #include "hz_os.h"
+#include "hz_purger.h"
 #include "hz_stats.h"
 
 #include <errno.h>
@@ -265,6 +266,16 @@ void hz3_arena_purge_tick(void) {
   hz_lock_release(&hz3_arena_lock);
 }
 
+uint64_t hz3_arena_purge_due(uint64_t now, size_t *released) {
+  uint64_t due = atomic_load_explicit(&hz3_purge_due_ms, memory_order_relaxed);
+  if (due == 0 || now < due) return due;
+  hz_lock_acquire(&hz3_arena_lock);
+  *released += hz3_purge_locked(now, false);
+  due = atomic_load_explicit(&hz3_purge_due_ms, memory_order_relaxed);
+  hz_lock_release(&hz3_arena_lock);
+  return due;
+}
+
 static void hz3_maybe_purge_locked(void) {
   int64_t delay = hz_options.purge_delay_ms;
   if (delay < 0) return;
@@ -405,9 +416,11 @@ void hz3_span_release(hz3_span *span) {
   seg->dirty_units |= run;
   seg->dirty_since_ms = hz_os_now_ms();
   hz3_seg_list_add(seg);
+  bool first_pending = false;  /* nothing was waiting: the purger may have ended */
   if (hz_options.purge_delay_ms > 0) {
     uint64_t when = seg->dirty_since_ms + (uint64_t)hz_options.purge_delay_ms;
     uint64_t due = atomic_load_explicit(&hz3_purge_due_ms, memory_order_relaxed);
+    first_pending = due == 0;
     if (due == 0 || when < due) atomic_store_explicit(&hz3_purge_due_ms, when, memory_order_relaxed);
   }
   if (hz_options.purge_delay_ms == 0) {
@@ -418,6 +431,7 @@ void hz3_span_release(hz3_span *span) {
     hz3_purge_over_budget_locked();
   }
   hz_lock_release(&hz3_arena_lock);
+  if (first_pending) hz_purger_request();
   hz_stat_add(HZ_STAT_SPANS_RELEASED, 1);
 }
 

@@ -93,6 +93,9 @@ static inline void *hz3_slot_addr(uint64_t slot) {
 /* Returns free units to the OS: those idle longer than the purge delay, or
  * all of them when `force`. Returns bytes released. */
 size_t hz3_arena_purge(bool force);
+/* The background purger's pass (hz_line_purge_due): purges what is due at
+ * `now`, adds the bytes to *released; returns the next due time, 0 if none. */
+uint64_t hz3_arena_purge_due(uint64_t now, size_t *released);
 /* Cheap check from refill paths: purges when the oldest dirty run is due. */
 void hz3_arena_purge_tick(void);
 /* `committed`: mapped minus free units known clean (returned or never touched). */

@@ -5,6 +5,7 @@
 #include "hz_line.h"
 #include "hz_options.h"
 #include "hz_os.h"
+#include "hz_purger.h"
 #include "hz_stats.h"
 
 #include <pthread.h>
@@ -204,6 +205,7 @@ void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
   heap->overflowed[cls] = 1;
   HZ3_STATS_SAMPLE(heap, cls);
   hz3_tcache_gc(heap, cls);
+  hz_purger_poll();  /* called only from free paths, as their last step */
 }
 
 static void hz3_bin_drain(hz3_heap *heap, unsigned cls) {
@@ -566,7 +568,7 @@ void *hz3_alloc_class(unsigned cls) {
   return hz3_heap_pop(heap, cls);
 }
 
-void hz3_free_slow(void *p) {
+static inline void hz3_free_slow_paths(void *p) {
   if (!hz3_in_arena(p)) {
     if (p != NULL) hz_shim_free_foreign(p);
     return;
@@ -610,6 +612,11 @@ void hz3_free_slow(void *p) {
       hz3_stats_publish(heap, tag & 0xFFu);
     hz3_outbox_add(heap, p, tag);
   }
+}
+
+void hz3_free_slow(void *p) {
+  hz3_free_slow_paths(p);
+  hz_purger_poll();  /* outermost: a span or large block it released may want the purger */
 }
 
 /* ---- trim, introspection, fork ---- */

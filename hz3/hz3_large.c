@@ -3,6 +3,7 @@
 #include "hz3_heap.h"
 #include "hz_options.h"
 #include "hz_os.h"
+#include "hz_purger.h"
 #include "hz_stats.h"
 
 #include <errno.h>
@@ -153,10 +154,12 @@ void hz3_large_free(void *p) {
       hz3_large_unmap(old.slot, old.bytes);
       hz_lock_acquire(&hz3_large_cache_lock);
     }
+    bool first_pending = hz3_large_cache_count == 0;  /* the purger may have ended */
     hz3_large_cache[hz3_large_cache_count++] = (hz3_large_cached){slot, bytes, hz_os_now_ms()};
     hz3_large_cache_total += bytes;
     hz_lock_release(&hz3_large_cache_lock);
     hz3_large_purge(false);
+    if (first_pending) hz_purger_request();
     return;
   }
   hz3_large_unmap(slot, bytes);
@@ -224,6 +227,19 @@ size_t hz3_large_purge(bool force) {
     released += victim.bytes;
   }
   return released;
+}
+
+uint64_t hz3_large_purge_due(uint64_t now, size_t *released) {
+  if (hz3_large_cache_count == 0) return 0;
+  *released += hz3_large_purge(false);
+  int64_t delay = hz_options.purge_delay_ms;
+  if (delay < 0) return 0;
+  uint64_t due = 0;
+  hz_lock_acquire(&hz3_large_cache_lock);
+  for (unsigned i = 0; i < hz3_large_cache_count; i++)
+    due = hz_due_min(due, hz3_large_cache[i].freed_ms + (uint64_t)delay);
+  hz_lock_release(&hz3_large_cache_lock);
+  return due != 0 && due <= now ? now + 1 : due;
 }
 
 uint64_t hz3_large_live_bytes(void) {

@@ -17,6 +17,8 @@ void hz3_large_free(void *p);
 size_t hz3_large_usable(const void *p);
 void *hz3_large_realloc(void *p, size_t size);
 size_t hz3_large_purge(bool force);
+/* The background purger's pass over the cache: like hz3_arena_purge_due. */
+uint64_t hz3_large_purge_due(uint64_t now, size_t *released);
 uint64_t hz3_large_live_bytes(void);
 uint64_t hz3_large_cached_bytes(void);
 

@@ -4,6 +4,7 @@
 #include "hz_line_fast.h"
 #include "hz3_large.h"
 #include "hz_options.h"
+#include "hz_purger.h"
 
 #include <errno.h>
 #include <string.h>
@@ -52,6 +53,7 @@ void hz_line_init(void) { (void)hz3_ensure_ready(); }
 void *hz3_malloc_miss(size_t size) {
   if (!hz3_ensure_ready()) return hz_shim_enomem();
   void *p = hz3_alloc_slow(hz3_class_of(size));
+  hz_purger_poll();
   return p != NULL ? p : hz_shim_enomem();
 }
 
@@ -59,6 +61,7 @@ void *hz3_malloc_large(size_t size) {
   if (size > HZ_MAX_REQUEST || !hz3_ensure_ready()) return hz_shim_enomem();
   bool fresh;
   void *p = hz3_large_alloc(size, 0, &fresh);
+  hz_purger_poll();
   return p != NULL ? p : hz_shim_enomem();
 }
 
@@ -105,7 +108,11 @@ void *hz_line_realloc(void *p, size_t usable, size_t size) {
     errno = EINVAL;
     return NULL;
   }
-  if (large && size > HZ3_CLASS_MAX_SIZE) return hz3_large_realloc(p, size);
+  if (large && size > HZ3_CLASS_MAX_SIZE) {
+    void *q = hz3_large_realloc(p, size);
+    hz_purger_poll();
+    return q;
+  }
   if (!large && hz_realloc_fits_in_place(usable, size)) return p;
   return hz_shim_realloc_move(p, usable, size);
 }
@@ -115,7 +122,13 @@ bool hz_line_trim(size_t pad) {
   if (!atomic_load_explicit(&hz3_ready, memory_order_acquire)) return false;
   hz3_heaps_trim();
   size_t released = hz3_arena_purge(true) + hz3_large_purge(true);
+  hz_purger_poll();
   return released != 0;
+}
+
+uint64_t hz_line_purge_due(uint64_t now, size_t *released) {
+  if (!atomic_load_explicit(&hz3_ready, memory_order_acquire)) return 0;
+  return hz_due_min(hz3_arena_purge_due(now, released), hz3_large_purge_due(now, released));
 }
 
 void hz_line_get_usage(hz_line_usage *usage) {

@@ -4,6 +4,7 @@
 #include "hz4_segment.h"
 #include "hz_options.h"
 #include "hz_os.h"
+#include "hz_purger.h"
 #include "hz_stats.h"
 
 #include <errno.h>
@@ -148,10 +149,12 @@ void hz4_large_free(void *p, unsigned kind) {
       hz4_huge_unmap(old.base, old.bytes);
       hz_lock_acquire(&hz4_huge_lock);
     }
+    bool first_pending = hz4_huge_cache_count == 0;  /* the purger may have ended */
     hz4_huge_cache[hz4_huge_cache_count++] = (hz4_huge_cached){base, bytes, hz_os_now_ms()};
     hz4_huge_cache_total += bytes;
     hz_lock_release(&hz4_huge_lock);
     hz4_large_purge(false);
+    if (first_pending) hz_purger_request();
     return;
   }
   hz4_huge_unmap(base, bytes);
@@ -239,6 +242,18 @@ size_t hz4_large_purge(bool force) {
     released += victim.bytes;
   }
   return released;
+}
+
+uint64_t hz4_large_purge_due(uint64_t now, size_t *released) {
+  int64_t delay = hz_options.purge_delay_ms;
+  if (hz4_huge_cache_count == 0 || delay < 0) return 0;
+  *released += hz4_large_purge(false);
+  uint64_t due = 0;
+  hz_lock_acquire(&hz4_huge_lock);
+  for (unsigned i = 0; i < hz4_huge_cache_count; i++)
+    due = hz_due_min(due, hz4_huge_cache[i].freed_ms + (uint64_t)delay);
+  hz_lock_release(&hz4_huge_lock);
+  return due != 0 && due <= now ? now + 1 : due;
 }
 
 uint64_t hz4_large_live_bytes(void) {

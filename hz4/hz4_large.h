@@ -23,6 +23,8 @@ void hz4_large_free(void *p, unsigned kind);
 size_t hz4_large_usable(const void *p, unsigned kind);
 void *hz4_large_realloc(void *p, unsigned kind, size_t size);
 size_t hz4_large_purge(bool force);
+/* The background purger's pass over the cache: like hz4_pool_purge_due. */
+uint64_t hz4_large_purge_due(uint64_t now, size_t *released);
 uint64_t hz4_large_live_bytes(void);
 uint64_t hz4_large_cached_bytes(void);
 

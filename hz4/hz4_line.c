@@ -5,6 +5,7 @@
 #include "hz4_large.h"
 #include "hz4_page.h"
 #include "hz_options.h"
+#include "hz_purger.h"
 #include "hz_stats.h"
 
 #include <string.h>
@@ -40,6 +41,7 @@ void hz_line_init(void) { hz4_ensure_ready(); }
 void *hz4_malloc_miss(size_t size) {
   hz4_ensure_ready();
   void *p = hz4_alloc_slow(hz4_class_of(size));
+  hz_purger_poll();
   return p != NULL ? p : hz_shim_enomem();
 }
 
@@ -48,6 +50,7 @@ void *hz4_malloc_large(size_t size) {
   hz4_ensure_ready();
   bool fresh;
   void *p = size <= HZ4_BLOCK_MAX_SIZE ? hz4_alloc_block(size, 0, &fresh) : hz4_large_alloc(size, 0, &fresh);
+  hz_purger_poll();
   return p != NULL ? p : hz_shim_enomem();
 }
 
@@ -56,6 +59,7 @@ bool hz4_free_slow(void *p) {
   if (kind == HZ4_MAP_NONE) return false;
   /* Segments are handled inline; here only huge kinds remain. */
   hz4_large_free(p, kind);
+  hz_purger_poll();
   return true;
 }
 
@@ -121,6 +125,12 @@ void *hz_line_realloc(void *p, size_t usable, size_t size) {
     return p;  /* a block of this thread, resized in its segment: no copy */
   if (hz_realloc_fits_in_place(usable, size)) return p;
   return hz_shim_realloc_move(p, usable, size);
+}
+
+/* Only the process-wide stores: free slices of a live heap's segments belong
+ * to that heap and go back from its own slow paths (hz4_heap_purge). */
+uint64_t hz_line_purge_due(uint64_t now, size_t *released) {
+  return hz_due_min(hz4_pool_purge_due(now, released), hz4_large_purge_due(now, released));
 }
 
 bool hz_line_trim(size_t pad) {

@@ -2,6 +2,7 @@
 #include "hz4_segment.h"
 #include "hz_options.h"
 #include "hz_os.h"
+#include "hz_purger.h"
 #include "hz_stats.h"
 
 /* Demand-zero .bss: usable before init, and only the pages covering address
@@ -100,6 +101,7 @@ void hz4_segment_release(hz4_segment *seg) {
   hz_lock_acquire(&hz4_seg_lock);
   seg->prev = NULL;
   seg->next = hz4_pool;
+  bool first_pending = hz4_pool == NULL;  /* the purger may have ended */
   hz4_pool = seg;
   hz4_pool_count++;
   uint64_t limit = hz_dirty_budget_units(hz4_seg_mapped - hz4_pool_count, HZ4_SEG_SHIFT);
@@ -112,6 +114,7 @@ void hz4_segment_release(hz4_segment *seg) {
   }
   hz_lock_release(&hz4_seg_lock);
   hz4_segments_unmap(victims);
+  if (first_pending) hz_purger_request();
 }
 
 size_t hz4_segment_decommit(hz4_segment *seg) {
@@ -149,6 +152,18 @@ size_t hz4_pool_purge(bool force) {
   }
   hz_lock_release(&hz4_seg_lock);
   return hz4_segments_unmap(victims);
+}
+
+uint64_t hz4_pool_purge_due(uint64_t now, size_t *released) {
+  int64_t delay = hz_options.purge_delay_ms;
+  if (delay < 0 || hz4_pool == NULL) return 0;
+  *released += hz4_pool_purge(false);
+  uint64_t due = 0;
+  hz_lock_acquire(&hz4_seg_lock);
+  for (hz4_segment *seg = hz4_pool; seg != NULL; seg = seg->next)
+    due = hz_due_min(due, seg->pooled_ms + (uint64_t)delay);
+  hz_lock_release(&hz4_seg_lock);
+  return due != 0 && due <= now ? now + 1 : due;
 }
 
 void hz4_map_set(void *base, size_t bytes, void *start, unsigned first) {

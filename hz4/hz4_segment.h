@@ -89,6 +89,9 @@ void hz4_segment_release(hz4_segment *seg);
 size_t hz4_segment_decommit(hz4_segment *seg);
 /* Unmaps pooled segments idle past the purge delay (all when `force`). */
 size_t hz4_pool_purge(bool force);
+/* The background purger's pass over the pool (hz_line_purge_due): purges
+ * what is due, adds its bytes to *released; the next due time, 0 if none. */
+uint64_t hz4_pool_purge_due(uint64_t now, size_t *released);
 
 /* Registry entries for a huge mapping [base, base + bytes), both multiples
  * of the segment size; `first` is the kind of the entry for `start`. */

@@ -7,3 +7,7 @@ hz_suite_test(regress_scratch_sharing
   SOURCES regress/test_scratch_sharing.c
   LABELS regress
   TIMEOUT 60)
+hz_suite_test(regress_idle_purge
+  SOURCES regress/test_idle_purge.c
+  LABELS regress
+  TIMEOUT 60)
