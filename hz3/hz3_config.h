@@ -159,6 +159,17 @@
 #define HZ3_CARVE_LINEAR 1
 #endif
 
+/* 1 (with HZ3_CARVE_LINEAR): a class that recycled more than twice its
+ * carving allowance through the cache since its last span refill starts the
+ * allowance again at HZ3_CARVE_START_BYTES: it has reached its working size
+ * and a new carve only follows its high mark by a few objects, so an
+ * allowance grown during its start-up overshot that mark in every class of
+ * every thread (guard_r0 T=16; docs/hz3.md, RSS policy). A class that only
+ * grows (allocations without frees) keeps growing its allowance. */
+#ifndef HZ3_CARVE_RESTART
+#define HZ3_CARVE_RESTART 1
+#endif
+
 /* 1: malloc's size -> class lookup selects between its two table indexes
  * with a conditional move instead of a branch (hz3_classes.h). */
 #ifndef HZ3_CLASS_BRANCHLESS

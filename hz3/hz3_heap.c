@@ -256,6 +256,14 @@ static void hz3_flush_parked(void);
 static uint32_t hz3_carve_goal(hz3_heap *heap, unsigned cls, const hz3_class_info *info) {
   if (HZ3_CARVE_START_BYTES == 0) return UINT32_MAX;
   uint32_t step = HZ3_CARVE_START_BYTES / info->size;
+#if HZ3_CARVE_RESTART
+  /* Recycled many times what the last allowance was since the last span
+   * refill: the class is at its working size and only creeps past its high
+   * mark now; carve one step, not a growing allowance. */
+  uint32_t allocs = (uint32_t)heap->bins[cls].allocs;
+  if ((uint32_t)(allocs - heap->carve_allocs[cls]) > 2u * heap->carve_goal[cls]) heap->carve_goal[cls] = 0;
+  heap->carve_allocs[cls] = allocs;
+#endif
   return hz_carve_allowance(&heap->carve_goal[cls], step ? step : 1, info->refill, HZ3_CARVE_LINEAR);
 }
 

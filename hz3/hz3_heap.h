@@ -62,6 +62,9 @@ typedef struct hz3_heap {
   /* Most objects the next refill of each class may cut from never-used span
    * memory (0: not started; see HZ3_CARVE_START_BYTES). */
   uint16_t carve_goal[HZ3_CLASS_COUNT];
+#if HZ3_CARVE_RESTART
+  uint32_t carve_allocs[HZ3_CLASS_COUNT];  /* the bin's allocs at its last span refill */
+#endif
   struct hz3_heap *next_free;           /* on the parked-heap list */
   uint64_t loose_bytes;                 /* resident free objects of large classes in live spans (HZ3_LOOSE_BUDGET) */
   hz_refault refault;                   /* their budget's back-off (common/hz_budget.h) */
