@@ -2,6 +2,7 @@
 #include "hz3_arena.h"
 #include "hz3_classes.h"
 #include "hz_budget.h"
+#include "hz_bits.h"
 #include "hz_options.h"
 #include "hz_os.h"
 #include "hz_purger.h"
@@ -189,7 +190,7 @@ static hz3_segment *hz3_segment_new_locked(void) {
 
 static void hz3_segment_unmap_locked(hz3_segment *seg) {
   uint64_t slot = seg->slot;
-  hz3_dirty_units_total -= (uint64_t)__builtin_popcountll(seg->dirty_units);
+  hz3_dirty_units_total -= hz_popcount64(seg->dirty_units);
   hz3_empty_remove(seg);
   hz3_seg_list_remove(seg);
   hz3_slot_segment[slot >> 6] &= ~(1ull << (slot & 63));
@@ -220,7 +221,7 @@ static size_t hz3_segment_decommit_locked(hz3_segment *seg) {
     released += (size_t)len << HZ3_UNIT_SHIFT;
     dirty &= ~hz3_run_mask(first, len);
   }
-  hz3_dirty_units_total -= (uint64_t)__builtin_popcountll(seg->dirty_units);
+  hz3_dirty_units_total -= hz_popcount64(seg->dirty_units);
   seg->dirty_units = 0;
   return released;
 }
@@ -298,11 +299,11 @@ static void hz3_purge_partial_locked(uint64_t limit) {
   unsigned cut;
   for (hz3_segment *seg = hz3_seg_free_list; seg != NULL; seg = seg->next)
     if (seg->dirty_units)
-      units[hz_age_bucket(now, seg->dirty_since_ms)] += (uint64_t)__builtin_popcountll(seg->dirty_units);
+      units[hz_age_bucket(now, seg->dirty_since_ms)] += hz_popcount64(seg->dirty_units);
   hz_age_cut(units, want, &cut, &from_cut);
   for (hz3_segment *seg = hz3_seg_free_list; seg != NULL; seg = seg->next) {
     if (seg->dirty_units &&
-        hz_age_take(hz_age_bucket(now, seg->dirty_since_ms), (uint64_t)__builtin_popcountll(seg->dirty_units),
+        hz_age_take(hz_age_bucket(now, seg->dirty_since_ms), hz_popcount64(seg->dirty_units),
                     cut, &from_cut))
       hz3_segment_decommit_locked(seg);
   }
@@ -372,9 +373,9 @@ hz3_span *hz3_span_alloc(unsigned cls, uint32_t owner) {
   hz3_span_units_total += units;
   hz3_empty_remove(seg);
   seg->free_units &= ~run;
-  hz3_dirty_units_total -= (uint64_t)__builtin_popcountll(seg->dirty_units & run);
+  hz3_dirty_units_total -= hz_popcount64(seg->dirty_units & run);
 #if HZ3_BUDGET_PARTIAL
-  hz_refault_note(&hz3_refault, (uint64_t)__builtin_popcountll(run & ~seg->dirty_units));
+  hz_refault_note(&hz3_refault, hz_popcount64(run & ~seg->dirty_units));
 #endif
   seg->dirty_units &= ~run;
   if (seg->free_units == 0) hz3_seg_list_remove(seg);
@@ -412,7 +413,7 @@ void hz3_span_release(hz3_span *span) {
   hz_lock_acquire(&hz3_arena_lock);
   hz3_span_units_total -= units;
   seg->free_units |= run;
-  hz3_dirty_units_total += (uint64_t)__builtin_popcountll(run & ~seg->dirty_units);
+  hz3_dirty_units_total += hz_popcount64(run & ~seg->dirty_units);
   seg->dirty_units |= run;
   seg->dirty_since_ms = hz_os_now_ms();
   hz3_seg_list_add(seg);
@@ -445,7 +446,7 @@ void hz3_arena_usage(uint64_t *mapped, uint64_t *in_use, uint64_t *free_bytes, u
       hz3_segment *seg = hz3_slot_addr(w * 64 + (uint64_t)__builtin_ctzll(bits));
       total += HZ3_SLOT_SIZE;
       /* Free units not dirty were returned to the OS or never touched. */
-      clean += (uint64_t)__builtin_popcountll(seg->free_units & ~seg->dirty_units) << HZ3_UNIT_SHIFT;
+      clean += hz_popcount64(seg->free_units & ~seg->dirty_units) << HZ3_UNIT_SHIFT;
       for (unsigned u = 1; u < HZ3_UNITS_PER_SEG; u++) {
         hz3_span *s = &seg->spans[u];
         if (s->units) used += (uint64_t)s->used * hz3_classes[s->cls].size;

@@ -1,6 +1,7 @@
 /* hz4 pages: slice runs in segments, page free lists, the heap's lists of
  * pages and segments. */
 #include "hz4_page.h"
+#include "hz_bits.h"
 #include "hz_options.h"
 #include "hz_os.h"
 #include "hz_stats.h"
@@ -22,12 +23,10 @@ static int hz4_find_run(uint64_t mask, unsigned count, unsigned align) {
   return run ? __builtin_ctzll(run) : -1;
 }
 
-static inline uint64_t hz4_popcount(uint64_t bits) { return (uint64_t)__builtin_popcountll(bits); }
-
 /* Every decommit of a heap's segment goes through here, to keep the heap's
  * dirty count (the budget's measure) exact. */
 static void hz4_seg_decommit(hz4_heap *heap, hz4_segment *seg) {
-  heap->dirty_count -= hz4_popcount(seg->dirty_slices);
+  heap->dirty_count -= hz_popcount64(seg->dirty_slices);
   hz4_segment_decommit(seg);
 }
 
@@ -108,11 +107,11 @@ static void hz4_heap_over_budget(hz4_heap *heap) {
   uint64_t units[HZ_AGE_BUCKETS] = {0}, before = dirty, from_cut;
   unsigned cut;
   for (hz4_segment *seg = heap->segs; seg != NULL; seg = seg->next)
-    if (seg->dirty_slices) units[hz_age_bucket(now, seg->dirty_since_ms)] += hz4_popcount(seg->dirty_slices);
+    if (seg->dirty_slices) units[hz_age_bucket(now, seg->dirty_since_ms)] += hz_popcount64(seg->dirty_slices);
   hz_age_cut(units, want, &cut, &from_cut);
   for (hz4_segment *seg = heap->segs; seg != NULL; seg = seg->next) {
     if (seg->dirty_slices &&
-        hz_age_take(hz_age_bucket(now, seg->dirty_since_ms), hz4_popcount(seg->dirty_slices), cut, &from_cut))
+        hz_age_take(hz_age_bucket(now, seg->dirty_since_ms), hz_popcount64(seg->dirty_slices), cut, &from_cut))
       hz4_seg_decommit(heap, seg);
   }
   uint64_t done = before - hz4_heap_dirty(heap);
@@ -139,7 +138,7 @@ hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned
     seg = hz4_segment_acquire(heap);
     if (seg == NULL) return NULL;
     hz4_segs_add(heap, seg);
-    heap->dirty_count += hz4_popcount(seg->dirty_slices);
+    heap->dirty_count += hz_popcount64(seg->dirty_slices);
     first = hz4_find_run(seg->free_slices & seg->dirty_slices, slices, align_slices);
     if (first < 0) first = hz4_find_run(seg->free_slices, slices, align_slices);
     if (first < 0) return NULL;  /* cannot happen for slices <= 32, align <= 32 */
@@ -147,9 +146,9 @@ hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned
   uint64_t run = hz4_run_mask((unsigned)first, slices);
   bool zero = (seg->zero_slices & run) == run;
   heap->slices_used += slices;
-  heap->dirty_count -= hz4_popcount(seg->dirty_slices & run);
+  heap->dirty_count -= hz_popcount64(seg->dirty_slices & run);
 #if HZ4_BUDGET_PARTIAL
-  hz_refault_note(&heap->refault, hz4_popcount(run & ~seg->dirty_slices));
+  hz_refault_note(&heap->refault, hz_popcount64(run & ~seg->dirty_slices));
 #endif
   seg->free_slices &= ~run;
   seg->dirty_slices &= ~run;
@@ -204,7 +203,7 @@ void hz4_page_release(hz4_heap *heap, hz4_page *page) {
   if (hz_options.purge_delay_ms == 0) {  /* (a draining heap decommits in its final pass) */
     hz_os_decommit((char *)seg + ((size_t)first << HZ4_SLICE_SHIFT), (size_t)slices << HZ4_SLICE_SHIFT);
   } else {
-    heap->dirty_count += hz4_popcount(run & ~seg->dirty_slices);
+    heap->dirty_count += hz_popcount64(run & ~seg->dirty_slices);
     seg->dirty_slices |= run;
     seg->dirty_since_ms = now;
   }
@@ -213,7 +212,7 @@ void hz4_page_release(hz4_heap *heap, hz4_page *page) {
   if (seg->free_slices == HZ4_SEG_EMPTY && !heap->draining &&
       (heap->segs != seg || seg->next != NULL)) {
     hz4_segs_remove(heap, seg);
-    heap->dirty_count -= hz4_popcount(seg->dirty_slices);
+    heap->dirty_count -= hz_popcount64(seg->dirty_slices);
     hz4_segment_release(seg);
   }
   hz4_heap_purge(heap);
@@ -294,7 +293,7 @@ bool hz4_block_resize(hz4_heap *heap, void *p, size_t size) {
     if (seg->free_slices == 0) hz4_segs_add(heap, seg);
     seg->free_slices |= run;
     heap->slices_used -= old - want;
-    heap->dirty_count += hz4_popcount(run & ~seg->dirty_slices);
+    heap->dirty_count += hz_popcount64(run & ~seg->dirty_slices);
     seg->dirty_slices |= run;
     seg->dirty_since_ms = hz_os_now_ms();
   } else {           /* grow into free slices right behind the block */
@@ -303,7 +302,7 @@ bool hz4_block_resize(hz4_heap *heap, void *p, size_t size) {
     if ((seg->free_slices & run) != run) return false;
     seg->free_slices &= ~run;
     heap->slices_used += want - old;
-    heap->dirty_count -= hz4_popcount(seg->dirty_slices & run);
+    heap->dirty_count -= hz_popcount64(seg->dirty_slices & run);
     seg->dirty_slices &= ~run;
     seg->zero_slices &= ~run;
     uint32_t tag = seg->tags[first];
@@ -411,7 +410,7 @@ void hz4_heap_release_empty(hz4_heap *heap, bool decommit) {
     if (decommit && seg->dirty_slices != 0) hz4_seg_decommit(heap, seg);
     if (seg->free_slices == HZ4_SEG_EMPTY) {
       hz4_segs_remove(heap, seg);
-      heap->dirty_count -= hz4_popcount(seg->dirty_slices);
+      heap->dirty_count -= hz_popcount64(seg->dirty_slices);
       hz4_segment_release(seg);
     }
     seg = next;
@@ -436,7 +435,7 @@ void hz4_heap_decommit_beyond(hz4_heap *heap, size_t keep) {
   size_t kept = 0;
   for (hz4_segment *seg = heap->segs; seg != NULL; seg = seg->next) {
     if (seg->dirty_slices == 0) continue;
-    size_t bytes = (size_t)__builtin_popcountll(seg->dirty_slices) << HZ4_SLICE_SHIFT;
+    size_t bytes = (size_t)hz_popcount64(seg->dirty_slices) << HZ4_SLICE_SHIFT;
     if (kept + bytes <= keep) kept += bytes;
     else hz4_seg_decommit(heap, seg);
   }

@@ -1,5 +1,6 @@
 /* hz4 segments: registry, mapping, the pool of empty segments. */
 #include "hz4_segment.h"
+#include "hz_bits.h"
 #include "hz_options.h"
 #include "hz_os.h"
 #include "hz_purger.h"
@@ -187,7 +188,7 @@ void hz4_segments_usage(uint64_t *mapped, uint64_t *in_use, uint64_t *committed)
   for (hz4_segment *seg = hz4_all; seg != NULL; seg = seg->all_next) {
     total += HZ4_SEG_SIZE;
     /* Free slices not dirty were returned to the OS or never touched. */
-    clean += (uint64_t)__builtin_popcountll(seg->free_slices & ~seg->dirty_slices) << HZ4_SLICE_SHIFT;
+    clean += hz_popcount64(seg->free_slices & ~seg->dirty_slices) << HZ4_SLICE_SHIFT;
     /* Racy reads of other heaps' pages: an estimate, as mallinfo allows. */
     for (unsigned s = 1; s < HZ4_SLICES; s++) {
       const hz4_page *page = &seg->pages[s];
