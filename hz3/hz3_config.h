@@ -32,6 +32,14 @@
 #define HZ3_OWNER_MAX       ((1u << 24) - 1)     /* owner slots (heaps) recycled, never a limit in practice */
 #define HZ3_OWNER_NONE      0xFFFFFFFFu          /* the empty heap: never matches a tag */
 
+/* 1: a thread cache list keeps "room" (limit - count) instead of its count,
+ * so free's push is one decrement and a sign test instead of a load, an add,
+ * a store and a compare with the limit (docs/hz3.md, Fast paths).
+ * 0: the count itself. */
+#ifndef HZ3_BIN_ROOM
+#define HZ3_BIN_ROOM        1
+#endif
+
 /* 1: a thread caches every object it frees, whoever owns it (the tcmalloc
  * model); objects go home to their owner only when a cache overflows. A
  * receiving thread that allocates again reuses them at local-free cost.

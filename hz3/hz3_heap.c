@@ -57,7 +57,7 @@ static _Atomic uint64_t hz3_exited_frees[HZ3_CLASS_COUNT];
  * to the process-wide peak gauges. Called only when HZ_STATS is set. */
 static hz_noinline void hz3_stats_publish(hz3_heap *heap, unsigned cls) {
   hz3_bin *bin = &heap->bins[cls];
-  hz_stat_publish_share(bin->net - (int64_t)bin->count, &heap->published[cls], hz3_classes[cls].size);
+  hz_stat_publish_share(bin->net - (int64_t)hz3_bin_count(bin), &heap->published[cls], hz3_classes[cls].size);
 }
 
 #define HZ3_STATS_SAMPLE(heap, cls) \
@@ -74,7 +74,7 @@ void hz3_class_counts(unsigned cls, uint64_t *allocs, uint64_t *frees) {
     const volatile hz3_bin *bin = &heap->bins[cls];
     uint64_t pops = bin->allocs;
     a += pops;
-    f += (int64_t)pops - bin->net + (int64_t)bin->count;
+    f += (int64_t)pops - bin->net + hz3_bin_count_racy(bin);
   }
   *allocs = a;
   *frees = f > 0 ? (uint64_t)f : 0;
@@ -162,7 +162,7 @@ static void hz3_tcache_gc(hz3_heap *heap, unsigned active);
 
 void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
   hz3_bin *bin = &heap->bins[cls];
-  uint32_t keep = bin->limit / 2;
+  uint32_t keep = hz3_bin_limit(bin) / 2;
 #if HZ3_OVERFLOW_SEND_RECENT
   /* Send the most recently freed objects (still in this core's cache) and
    * keep the older ones: the walk that finds each object's owner then reads
@@ -170,10 +170,10 @@ void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
    * thread that only frees (a consumer) never touches its older objects
    * again; one that allocates takes the miss in malloc, next to its own first
    * write, instead of one after another here. */
-  uint32_t send = bin->count - keep;
+  uint32_t send = hz3_bin_count(bin) - keep;
   void *p = bin->head;
   bin->net -= (int64_t)send;
-  bin->count = keep;
+  hz3_bin_set_count(bin, keep);
 #if HZ3_REMOTE_SPLICE && HZ3_SEND_RUN
   bin->head = hz3_send_run(heap, cls, p, send);
 #else
@@ -194,8 +194,8 @@ void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
   }
   *link = NULL;
   if (keep == 0) bin->head = NULL;
-  bin->net -= (int64_t)bin->count - keep;
-  bin->count = keep;
+  bin->net -= (int64_t)hz3_bin_count(bin) - keep;
+  hz3_bin_set_count(bin, keep);
   while (rest != NULL) {
     void *next = *(void **)rest;
     hz3_send_home(heap, rest);
@@ -212,8 +212,8 @@ static void hz3_bin_drain(hz3_heap *heap, unsigned cls) {
   hz3_bin *bin = &heap->bins[cls];
   void *p = bin->head;
   bin->head = NULL;
-  bin->net -= bin->count;
-  bin->count = 0;
+  bin->net -= hz3_bin_count(bin);
+  hz3_bin_set_count(bin, 0);
   while (p != NULL) {
     void *next = *(void **)p;
     hz3_send_home(heap, p);
@@ -235,13 +235,13 @@ static void hz3_tcache_gc(hz3_heap *heap, unsigned active) {
   heap->gc_last_ms = now;
   for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) {
     hz3_bin *bin = &heap->bins[cls];
-    if (bin->count != 0 && cls != active && bin->head == heap->gc_head[cls] &&
-        bin->count == heap->gc_count[cls])
+    if (hz3_bin_count(bin) != 0 && cls != active && bin->head == heap->gc_head[cls] &&
+        hz3_bin_count(bin) == heap->gc_count[cls])
       hz3_bin_drain(heap, cls);
     heap->gc_head[cls] = bin->head;
-    heap->gc_count[cls] = bin->count;
+    heap->gc_count[cls] = hz3_bin_count(bin);
     uint32_t base = hz_options.tcache ? hz3_classes[cls].tcache_limit : 0;
-    if (bin->limit > base) bin->limit = bin->limit / 2 > base ? bin->limit / 2 : base;
+    if (hz3_bin_limit(bin) > base) hz3_bin_set_limit(bin, hz3_bin_limit(bin) / 2 > base ? hz3_bin_limit(bin) / 2 : base);
   }
 #else
   (void)heap;
@@ -292,10 +292,10 @@ static void *hz3_refill(hz3_heap *heap, unsigned cls) {
       heap->stash_bytes -= (size_t)n * hz3_classes[cls].size;
       *(void **)tail = bin->head;
       bin->head = h;
-      bin->count += n;
+      hz3_bin_add_count(bin, (int32_t)n);
       bin->net += n;
     } while (heap->stash[cls] != NULL &&
-             bin->count + (uint32_t)((uintptr_t *)heap->stash[cls])[3] <= bin->limit);
+             hz3_bin_count(bin) + (uint32_t)((uintptr_t *)heap->stash[cls])[3] <= hz3_bin_limit(bin));
     goto pop;
   }
 #endif
@@ -306,7 +306,8 @@ static void *hz3_refill(hz3_heap *heap, unsigned cls) {
      * of this class than the cache holds (see HZ3_ADAPTIVE_FACTOR). */
     heap->overflowed[cls] = 0;
     uint32_t max = (uint32_t)info->tcache_limit * HZ3_ADAPTIVE_FACTOR;
-    if (bin->limit != 0 && bin->limit < max) bin->limit = bin->limit * 2 < max ? bin->limit * 2 : max;
+    if (hz3_bin_limit(bin) != 0 && hz3_bin_limit(bin) < max)
+      hz3_bin_set_limit(bin, hz3_bin_limit(bin) * 2 < max ? hz3_bin_limit(bin) * 2 : max);
   }
   uint32_t want = info->refill, got = 0;
   uint32_t carve_left = hz3_carve_goal(heap, cls, info);
@@ -373,13 +374,13 @@ static void *hz3_refill(hz3_heap *heap, unsigned cls) {
   if (got == 0) return NULL;
   *tail = NULL;
   bin->head = head;
-  bin->count = got;
+  hz3_bin_set_count(bin, got);
   bin->net += got;
 pop:
   HZ3_STATS_SAMPLE(heap, cls);
   void *p = bin->head;
   bin->head = *(void **)p;
-  bin->count--;
+  hz3_bin_add_count(bin, -1);
   bin->allocs++;
   ((uintptr_t *)p)[1] = 0;
   return p;
@@ -390,7 +391,7 @@ static inline void *hz3_heap_pop(hz3_heap *heap, unsigned cls) {
   void *p = bin->head;
   if (hz_likely(p != NULL)) {
     bin->head = *(void **)p;
-    bin->count--;
+    hz3_bin_add_count(bin, -1);
     bin->allocs++;
     ((uintptr_t *)p)[1] = 0;
     return p;
@@ -402,7 +403,7 @@ static inline void *hz3_heap_pop(hz3_heap *heap, unsigned cls) {
 
 static void hz3_heap_set_limits(hz3_heap *heap) {
   for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++)
-    heap->bins[cls].limit = hz_options.tcache ? hz3_classes[cls].tcache_limit : 0;
+    hz3_bin_set_limit(&heap->bins[cls], hz_options.tcache ? hz3_classes[cls].tcache_limit : 0);
 }
 
 /* A fresh heap with a new slot; caller holds hz3_heaps_lock. */
@@ -469,7 +470,7 @@ static void hz3_heap_flush(hz3_heap *heap) {
 static uint64_t hz3_heap_cached_bytes(const hz3_heap *heap) {
   uint64_t bytes = 0;
   for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++)
-    bytes += (uint64_t)heap->bins[cls].count * hz3_classes[cls].size;
+    bytes += (uint64_t)hz3_bin_count(&heap->bins[cls]) * hz3_classes[cls].size;
 #if HZ3_REMOTE_SPLICE
   bytes += heap->stash_bytes;
 #endif
@@ -609,14 +610,14 @@ static inline void hz3_free_slow_paths(void *p) {
     *(void **)p = bin->head;
     hz3_mark_free(p);
     bin->head = p;
-    if (++bin->count > bin->limit) hz3_bin_overflow(heap, tag & 0xFFu);
+    if (hz3_bin_push_over(bin)) hz3_bin_overflow(heap, tag & 0xFFu);
   } else {
     /* With HZ3_CACHE_FOREIGN the fast path caches every other foreign
      * object, so this is a thread's first free, before it had a heap: an
      * object handed over by its allocating thread (HZ3_FIRST_FREE_HOME). */
     hz3_bin *bin = &heap->bins[tag & 0xFFu];  /* a free that bypasses the cache */
     bin->net--;
-    if (hz_unlikely(hz_options.stats) && heap->published[tag & 0xFFu] - (bin->net - (int64_t)bin->count) >= 64)
+    if (hz_unlikely(hz_options.stats) && heap->published[tag & 0xFFu] - (bin->net - (int64_t)hz3_bin_count(bin)) >= 64)
       hz3_stats_publish(heap, tag & 0xFFu);
     hz3_outbox_add(heap, p, tag);
   }

@@ -11,6 +11,8 @@
 #ifndef HZ3_HEAP_H
 #define HZ3_HEAP_H
 
+#include <stdbool.h>
+
 #include "hz3_arena.h"
 #include "hz3_classes.h"
 #include "hz_budget.h"
@@ -25,11 +27,44 @@
  * allocs - net + count (see hz3_class_frees); 32 bytes keep the index a shift. */
 typedef struct hz3_bin {
   void *head;
-  uint32_t count;
-  uint32_t limit;   /* flush when count exceeds this (0: caching off) */
+#if HZ3_BIN_ROOM
+  int32_t room_;    /* limit - count: below 0 when the count exceeds the limit */
+#else
+  uint32_t count_;
+#endif
+  uint32_t limit_;  /* flush when count exceeds this (0: caching off) */
   uint64_t allocs;  /* pops, ever */
   int64_t net;      /* see above: slow paths only */
 } hz3_bin;
+
+/* The list length and limit, read and written only through these (the fast
+ * paths keep the count as the room left, HZ3_BIN_ROOM). */
+#if HZ3_BIN_ROOM
+static inline uint32_t hz3_bin_count(const hz3_bin *b) { return (uint32_t)((int64_t)b->limit_ - b->room_); }
+static inline void hz3_bin_set_count(hz3_bin *b, uint32_t n) { b->room_ = (int32_t)((int64_t)b->limit_ - n); }
+static inline void hz3_bin_add_count(hz3_bin *b, int32_t n) { b->room_ -= n; }
+/* One more object on the list: true when the count now exceeds the limit. */
+static inline bool hz3_bin_push_over(hz3_bin *b) { return --b->room_ < 0; }
+#else
+static inline uint32_t hz3_bin_count(const hz3_bin *b) { return b->count_; }
+static inline void hz3_bin_set_count(hz3_bin *b, uint32_t n) { b->count_ = n; }
+static inline void hz3_bin_add_count(hz3_bin *b, int32_t n) { b->count_ += (uint32_t)n; }
+static inline bool hz3_bin_push_over(hz3_bin *b) { return ++b->count_ > b->limit_; }
+#endif
+/* Another thread's count, read while it runs (statistics). */
+static inline int64_t hz3_bin_count_racy(const volatile hz3_bin *b) {
+#if HZ3_BIN_ROOM
+  return (int64_t)b->limit_ - b->room_;
+#else
+  return (int64_t)b->count_;
+#endif
+}
+static inline uint32_t hz3_bin_limit(const hz3_bin *b) { return b->limit_; }
+static inline void hz3_bin_set_limit(hz3_bin *b, uint32_t limit) {
+  uint32_t n = hz3_bin_count(b);
+  b->limit_ = limit;
+  hz3_bin_set_count(b, n);
+}
 
 /* Remote frees bound for one owner, pushed with one atomic when full. */
 typedef struct hz3_outbox {

@@ -114,10 +114,10 @@ void hz3_free_remote(hz3_heap *heap, void *p, uint32_t tag) { hz3_outbox_add(hea
 /* One remote object arrives: into the thread cache while it has room (it is
  * about to be reused), else back to its span. */
 static inline void hz3_collect_one(hz3_heap *heap, hz3_bin *bin, void *p, bool to_cache) {
-  if (to_cache && bin->count < bin->limit) {
+  if (to_cache && hz3_bin_count(bin) < hz3_bin_limit(bin)) {
     *(void **)p = bin->head;
     bin->head = p;
-    bin->count++;
+    hz3_bin_add_count(bin, 1);
     bin->net++;
   } else {
     hz3_span_put(heap, hz3_span_of(p), p);
@@ -139,13 +139,13 @@ void hz3_collect(hz3_heap *heap, bool to_cache) {
     void *next = *(void **)tail;
     count += n;
     unsigned cls = (unsigned)(h[3] >> 32);
-    if (to_cache && bin->count + n <= bin->limit) {
+    if (to_cache && hz3_bin_count(bin) + n <= hz3_bin_limit(bin)) {
       /* The splice: two objects touched, whatever the batch's length. */
       *(void **)tail = bin->head;
       bin->head = batch;
-      bin->count += n;
+      hz3_bin_add_count(bin, (int32_t)n);
       bin->net += n;
-    } else if (to_cache && bin->limit != 0 &&
+    } else if (to_cache && hz3_bin_limit(bin) != 0 &&
                heap->stash_bytes + (size_t)n * hz3_classes[cls].size <= HZ3_STASH_BYTES) {
       /* The bin is full (between half and all of its limit most of the
        * time): keep the batch whole for a later refill of the class instead

@@ -26,7 +26,7 @@ static inline void *hz_line_malloc(size_t size) {
     if (hz_likely(p != NULL)) {
       bin->allocs++;            /* the only statistics cost of the fast paths */
       bin->head = *(void **)p;
-      bin->count--;
+      hz3_bin_add_count(bin, -1);
       ((uintptr_t *)p)[1] = 0;  /* no longer free: see hz3_free_key */
       return p;
     }
@@ -58,7 +58,7 @@ static inline bool hz_line_free(void *p) {
       words[0] = (uintptr_t)bin->head;
       words[1] = key;
       bin->head = p;
-      if (hz_unlikely(++bin->count > bin->limit)) hz3_bin_overflow(heap, cls);
+      if (hz_unlikely(hz3_bin_push_over(bin))) hz3_bin_overflow(heap, cls);
       return true;
     }
   }
