@@ -171,13 +171,6 @@
                                     ~6 instructions per object): callgrind main_r50/main_r90 T=2
                                     scaled 72.5M/85.9M with 0 vs 71.2M/83.6M */
 #endif
-#ifndef HZ4_BIN_HOLD
-#define HZ4_BIN_HOLD         1   /* 1: collection keeps the received buffers of a class as they are
-                                    (heap->held) and malloc, when the bin's list is empty, takes the
-                                    pointers straight from them: the objects are not written by the
-                                    collection (a store that missed for each one) nor read by malloc
-                                    (the link load); 0: their objects are linked into the list */
-#endif
 #ifndef HZ4_CLASS_BRANCHLESS
 #define HZ4_CLASS_BRANCHLESS 1   /* 1: malloc picks its class table index with a conditional move, not a branch */
 #endif

@@ -131,11 +131,9 @@ static uint32_t hz4_carve_goal(hz4_heap *heap, unsigned cls, uint32_t want) {
  * everything back and try once more. */
 static void *hz4_refill(hz4_heap *heap, unsigned cls) {
   hz4_bin *bin = &heap->bins[cls];
-  if (HZ4_BIN_HOLD && heap->held[cls] != NULL) return hz4_held_pop(heap, cls);
   if (hz4_inbox_pending(heap, cls)) {
     hz4_collect_class(heap, cls);
     if (bin->head != NULL) goto pop;
-    if (HZ4_BIN_HOLD && heap->held[cls] != NULL) return hz4_held_pop(heap, cls);
   }
   hz4_bin_adapt(heap, cls);
   uint32_t want = heap->bin_base[cls] ? heap->bin_base[cls] : 1;
@@ -144,10 +142,7 @@ static void *hz4_refill(hz4_heap *heap, unsigned cls) {
   uint32_t got = hz4_page_take(heap, cls, want, false, &head, &tail);
   if (got == 0) {
     if (heap->outbox_used) hz4_outbox_flush_all(heap);
-    if (hz4_collect_all(heap, true) != 0) {
-      if (bin->head != NULL) goto pop;
-      if (HZ4_BIN_HOLD && heap->held[cls] != NULL) return hz4_held_pop(heap, cls);
-    }
+    if (hz4_collect_all(heap, true) != 0 && bin->head != NULL) goto pop;
     got = hz4_page_take(heap, cls, want, true, &head, &tail);
     if (got == 0) {
       hz4_oom_reclaim(heap);
@@ -203,7 +198,6 @@ static void hz4_heap_flush(hz4_heap *heap, bool decommit, bool keep_caches) {
   heap->draining = 1;
   hz4_outbox_flush_all(heap);
   hz4_collect_all(heap, keep_caches);
-  if (HZ4_BIN_HOLD && !keep_caches) hz4_held_release(heap);
   for (unsigned cls = 0; cls < HZ4_CLASS_COUNT && !keep_caches; cls++) {
     hz4_bin_trim(heap, cls, 0);
     heap->bin_base[cls] = hz4_classes[cls].tcache_limit;
@@ -317,8 +311,7 @@ void hz4_parked_reclaim_flagged(void) {
 static uint64_t hz4_heap_cached_bytes(const hz4_heap *heap) {
   uint64_t bytes = 0;
   for (unsigned cls = 0; cls < HZ4_CLASS_COUNT; cls++)
-    bytes += ((uint64_t)heap->bins[cls].count + (HZ4_BIN_HOLD ? hz4_held_count(heap, cls) : 0)) *
-             hz4_classes[cls].size;
+    bytes += (uint64_t)heap->bins[cls].count * hz4_classes[cls].size;
   return bytes;
 }
 

@@ -53,13 +53,6 @@ typedef struct hz4_rbuf {
 
 /* The open buffer of one (owner, class). The key is the complement of the
  * objects' tag, so a zeroed slot (key 0) matches no tag, not even tag 0. */
-/* Buffers emptied by the owner, going back to one sender with one CAS. */
-typedef struct hz4_rbuf_chain {
-  struct hz4_heap *sender;
-  hz4_rbuf *head, *tail;
-  uint32_t n;
-} hz4_rbuf_chain;
-
 typedef struct hz4_outbox {
   uint32_t key;             /* ~tag of the buffer's objects; 0: slot unused */
   uint32_t limit;           /* the buffer is sent when it holds this many */
@@ -100,11 +93,6 @@ typedef struct hz4_heap {
   hz4_outbox outbox[HZ4_OUTBOX_SLOTS];
   hz4_rbuf *spare;                       /* empty buffers for our own remote frees */
   uint32_t spare_count;
-  /* HZ4_BIN_HOLD: received buffers of each class whose pointers malloc takes
-   * (from the end, count lowered) once the bin's list is empty; the objects
-   * are not in the bin's count; emptied buffers wait in held_back. */
-  hz4_rbuf *held[HZ4_CLASS_COUNT];
-  hz4_rbuf_chain held_back;
   _Alignas(64) _Atomic(hz4_rbuf *) returned; /* our buffers, sent back by receivers that had enough */
   uint64_t purge_last_ms;
   uint64_t dirty_count;                  /* dirty slices of the segments this heap owns */

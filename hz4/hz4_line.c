@@ -39,17 +39,7 @@ void hz_line_init(void) { hz4_ensure_ready(); }
  * is a tail call with no stack frame. */
 void *hz4_malloc_miss(size_t size) {
   hz4_ensure_ready();
-  unsigned cls = hz4_class_of(size);
-  if (HZ4_BIN_HOLD) {  /* the bin's list is empty: a received buffer's next pointer */
-    hz4_rbuf *b = hz4_tls_heap->held[cls];
-    if (b != NULL && b->count > 1) {
-      hz4_bin *bin = &hz4_tls_heap->bins[cls];
-      bin->allocs++;
-      bin->net++;  /* see hz4_held_pop */
-      return b->ptrs[--b->count];
-    }
-  }
-  void *p = hz4_alloc_slow(cls);
+  void *p = hz4_alloc_slow(hz4_class_of(size));
   return p != NULL ? p : hz_shim_enomem();
 }
 

@@ -73,8 +73,12 @@ static inline hz4_rbuf *hz4_rbuf_get(hz4_heap *heap) {
   return b;
 }
 
-/* Buffers a drain sends back to one sender (hz4_rbuf_chain), pushed with
- * one CAS when the drain ends (or another sender's buffer comes up). */
+/* Buffers a drain sends back to one sender, pushed with one CAS when the
+ * drain ends (or another sender's buffer comes up). */
+typedef struct hz4_rbuf_chain {
+  hz4_heap *sender;
+  hz4_rbuf *head, *tail;
+} hz4_rbuf_chain;
 
 static void hz4_rbuf_chain_send(hz4_rbuf_chain *c) {
   if (c->head == NULL) return;
@@ -85,7 +89,6 @@ static void hz4_rbuf_chain_send(hz4_rbuf_chain *c) {
                                                   memory_order_relaxed));
   c->head = c->tail = NULL;
   c->sender = NULL;
-  c->n = 0;
 }
 
 static inline void hz4_rbuf_put(hz4_heap *heap, hz4_rbuf *b, hz4_rbuf_chain *c) {
@@ -109,7 +112,6 @@ static inline void hz4_rbuf_put(hz4_heap *heap, hz4_rbuf *b, hz4_rbuf_chain *c) 
   if (c->tail) c->tail->next = b;
   else c->head = b;
   c->tail = b;
-  c->n++;
   if (!HZ4_RETURN_BATCH) hz4_rbuf_chain_send(c);
 }
 
@@ -301,7 +303,6 @@ typedef struct hz4_sink {
   unsigned cls;
   bool to_bin;
   uint32_t taken;
-  uint32_t held;  /* objects left in held buffers (HZ4_BIN_HOLD) */
 } hz4_sink;
 
 static inline void hz4_sink_put(hz4_sink *s, void *p) {
@@ -353,7 +354,7 @@ static uint32_t hz4_inbox_drain(hz4_sink *s) {
   hz4_heap *heap = s->heap;
   uintptr_t msg = atomic_exchange_explicit(&heap->inbox[s->cls].head, 0, memory_order_seq_cst);
   uint32_t total = 0;
-  hz4_rbuf_chain back = {NULL, NULL, NULL, 0};
+  hz4_rbuf_chain back = {NULL, NULL, NULL};
   while (msg != 0) {
     if (msg & HZ4_MSG_OBJECT) {
       void *p = (void *)(msg & ~HZ4_MSG_OBJECT);
@@ -364,13 +365,6 @@ static uint32_t hz4_inbox_drain(hz4_sink *s) {
       hz4_rbuf *buf = (hz4_rbuf *)msg;
       msg = (uintptr_t)buf->next;
       uint32_t n = buf->count;
-      if (HZ4_BIN_HOLD && s->to_bin && s->cls != HZ4_CLS_BLOCK && n != 0) {
-        buf->next = heap->held[s->cls];  /* malloc takes them from here */
-        heap->held[s->cls] = buf;
-        s->held += n;
-        total += n;
-        continue;
-      }
       if (HZ4_COLLECT_SPLICE && s->to_bin && s->cls != HZ4_CLS_BLOCK)
         s->taken += hz4_splice(heap, s->cls, buf->ptrs, n);
       else
@@ -380,28 +374,26 @@ static uint32_t hz4_inbox_drain(hz4_sink *s) {
     }
   }
   hz4_rbuf_chain_send(&back);
-  if (HZ4_BIN_HOLD) hz4_rbuf_chain_send(&heap->held_back);
   if (hz_options.stats && total) hz_stat_add(HZ_STAT_REMOTE_COLLECTED, total);
   return total;
 }
 
 /* Collected objects joined the bin: raise its limit (see hz4_bin). */
-static void hz4_bin_raise(hz4_heap *heap, unsigned cls, uint32_t added, uint32_t held) {
+static void hz4_bin_raise(hz4_heap *heap, unsigned cls, uint32_t added) {
   hz4_bin *bin = &heap->bins[cls];
   bin->count += added;
   bin->net += added;  /* moved in, not freed here (statistics, see hz4_bin) */
   if (HZ4_CHAIN_RAISES_LIMIT) {
-    /* Held objects count as if they were in the list. */
-    uint64_t limit = (uint64_t)heap->bin_base[cls] + bin->count + held;
+    uint64_t limit = (uint64_t)heap->bin_base[cls] + bin->count;
     bin->limit = limit > UINT32_MAX ? UINT32_MAX : (uint32_t)limit;
   }
 }
 
 void hz4_collect_class(hz4_heap *heap, unsigned cls) {
   /* HZ_TCACHE=0: no caching, home they go (the refill takes them back). */
-  hz4_sink s = {heap, cls, hz4_classes[cls].tcache_limit != 0, 0, 0};
+  hz4_sink s = {heap, cls, hz4_classes[cls].tcache_limit != 0, 0};
   hz4_inbox_drain(&s);
-  if (s.taken || s.held) hz4_bin_raise(heap, cls, s.taken, s.held);
+  if (s.taken) hz4_bin_raise(heap, cls, s.taken);
 }
 
 uint64_t hz4_collect_all(hz4_heap *heap, bool to_bins) {
@@ -409,53 +401,13 @@ uint64_t hz4_collect_all(hz4_heap *heap, bool to_bins) {
   for (unsigned cls = 0; cls < HZ4_INBOXES; cls++) {
     if (!hz4_inbox_pending(heap, cls)) continue;
     bool to_bin = to_bins && cls < HZ4_CLASS_COUNT && hz4_classes[cls].tcache_limit != 0;
-    hz4_sink s = {heap, cls, to_bin, 0, 0};
+    hz4_sink s = {heap, cls, to_bin, 0};
     total += hz4_inbox_drain(&s);
-    if (s.taken || s.held) {
-      hz4_bin_raise(heap, cls, s.taken, s.held);
+    if (s.taken) {
+      hz4_bin_raise(heap, cls, s.taken);
       hz4_bin *bin = &heap->bins[cls];
       if (bin->count > bin->limit) hz4_bin_trim(heap, cls, bin->limit);
     }
   }
   return total;
-}
-
-/* ---- held buffers (HZ4_BIN_HOLD) ---- */
-
-/* Emptied held buffers go back in chains of this many (or at the next drain). */
-#define HZ4_HELD_BACK_MAX  (HZ4_SPARE_MAX / 2)
-
-void *hz4_held_pop(hz4_heap *heap, unsigned cls) {
-  hz4_rbuf *b = heap->held[cls];
-  uint32_t n = b->count - 1;
-  void *p = b->ptrs[n];
-  b->count = n;
-  if (n == 0) {
-    heap->held[cls] = b->next;
-    hz4_rbuf_put(heap, b, &heap->held_back);
-    if (heap->held_back.n >= HZ4_HELD_BACK_MAX) hz4_rbuf_chain_send(&heap->held_back);
-  }
-  hz4_bin *bin = &heap->bins[cls];
-  bin->allocs++;
-  bin->net++;  /* moved in other than by a free, and popped (statistics, see hz4_bin) */
-  return p;
-}
-
-uint64_t hz4_held_count(const hz4_heap *heap, unsigned cls) {
-  uint64_t n = 0;
-  for (const hz4_rbuf *b = heap->held[cls]; b != NULL; b = b->next) n += b->count;
-  return n;
-}
-
-void hz4_held_release(hz4_heap *heap) {
-  for (unsigned cls = 0; cls < HZ4_CLASS_COUNT; cls++) {
-    hz4_rbuf *b;
-    while ((b = heap->held[cls]) != NULL) {
-      heap->held[cls] = b->next;
-      for (uint32_t i = 0; i < b->count; i++) hz4_page_put(heap, hz4_page_of(b->ptrs[i]), b->ptrs[i]);
-      b->count = 0;
-      hz4_rbuf_put(heap, b, &heap->held_back);
-    }
-  }
-  hz4_rbuf_chain_send(&heap->held_back);
 }

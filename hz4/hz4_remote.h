@@ -52,13 +52,6 @@ void hz4_collect_class(hz4_heap *heap, unsigned cls);
  * rest to their pages; one-block pages are released. Returns objects. */
 uint64_t hz4_collect_all(hz4_heap *heap, bool to_bins);
 
-/* HZ4_BIN_HOLD: one object from the class's held buffers (there is one). */
-void *hz4_held_pop(hz4_heap *heap, unsigned cls);
-/* Objects in the class's held buffers (a walk). */
-uint64_t hz4_held_count(const hz4_heap *heap, unsigned cls);
-/* Every held object to its page, the buffers back (a flush). */
-void hz4_held_release(hz4_heap *heap);
-
 /* Returns the heap's spare buffers to the global pool (thread exit). */
 void hz4_rbufs_release(hz4_heap *heap);
 void hz4_rbufs_lock(void);
