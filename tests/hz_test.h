@@ -6,6 +6,7 @@
 #ifndef HZ_TEST_H
 #define HZ_TEST_H
 #include <stdio.h>
+#include <string.h>
 #include <stdatomic.h>
 
 static atomic_long hz_test_passed;
@@ -31,15 +32,19 @@ static inline int hz_test_finish(void) {
   return f == 0 && p > 0 ? 0 : 1;
 }
 
-/* VmSize of this process in KiB (what RLIMIT_AS limits), -1 without /proc. */
-static inline long hz_test_vm_size_kib(void) {
+/* A "Key:   N kB" field of /proc/self/status in KiB, -1 without /proc. */
+static inline long hz_test_status_kib(const char *key) {
   FILE *f = fopen("/proc/self/status", "r");
   if (!f) return -1;
   char line[256];
   long kib = -1;
+  size_t len = strlen(key);
   while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmSize: %ld kB", &kib) == 1) break;
+    if (strncmp(line, key, len) == 0 && line[len] == ':' && sscanf(line + len + 1, "%ld kB", &kib) == 1) break;
   fclose(f);
   return kib;
 }
+
+/* VmSize of this process in KiB (what RLIMIT_AS limits), -1 without /proc. */
+static inline long hz_test_vm_size_kib(void) { return hz_test_status_kib("VmSize"); }
 #endif

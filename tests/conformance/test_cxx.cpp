@@ -361,16 +361,7 @@ static void releasing_handler() {
   reserve->pop_back();
 }
 
-static long vm_size_kib() {
-  FILE *f = fopen("/proc/self/status", "r");
-  if (!f) return -1;
-  char line[256];
-  long kib = -1;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmSize: %ld kB", &kib) == 1) break;
-  fclose(f);
-  return kib;
-}
+static long vm_size_kib() { return hz_test_vm_size_kib(); }
 
 static void t_handler_succeeds(bool aligned, bool array) {
   const size_t blk = 32 * MiB;
