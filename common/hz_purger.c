@@ -106,5 +106,9 @@ void hz_purger_start_wanted_now(void) {
 
 void hz_purger_after_fork_child(void) {
   int expected = HZ_PURGER_RUNNING;
-  atomic_compare_exchange_strong(&hz_purger_state, &expected, HZ_PURGER_IDLE);
+  /* Memory the parent left pending is pending here too, and no transition
+   * from "none pending" will ask again: the child's next poll starts a thread
+   * (which ends after its linger if there is nothing). */
+  if (atomic_compare_exchange_strong(&hz_purger_state, &expected, HZ_PURGER_IDLE))
+    hz_store_relaxed(&hz_purger_start_wanted, 1);
 }

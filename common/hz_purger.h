@@ -44,8 +44,8 @@ static inline void hz_purger_poll(void) {
   if (__builtin_expect(atomic_load_explicit(&hz_purger_start_wanted, memory_order_relaxed), 0))
     hz_purger_start_wanted_now();
 }
-/* Fork child: the thread did not survive the fork; the next request starts
- * a new one. */
+/* Fork child: the thread did not survive the fork; if it ran, the child's
+ * next poll starts a new one. */
 void hz_purger_after_fork_child(void);
 
 #endif
