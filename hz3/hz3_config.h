@@ -85,6 +85,28 @@
 #define HZ3_TCACHE_GC_MS    1000
 #endif
 
+/* Span churn (main_phase_r50: phases empty and refill whole spans): a heap
+ * keeps up to a per-class count of its empty spans instead of releasing them
+ * to the arena. The count grows by one each time the class takes a span from
+ * the arena within HZ3_RESERVE_WINDOW span events (takes and releases in
+ * this heap) of releasing one, halves at each stale-bin check
+ * (HZ3_TCACHE_GC_MS) without a take from the reserve, and all kept spans go
+ * back at trim, thread exit and OOM reclaim. At most HZ3_RESERVE_BYTES per
+ * heap (docs/hz3.md, main_phase_r50). 0: every empty span but the class's
+ * last goes back at once. */
+#ifndef HZ3_SPAN_RESERVE
+#define HZ3_SPAN_RESERVE 1
+#endif
+#ifndef HZ3_RESERVE_WINDOW
+#define HZ3_RESERVE_WINDOW 32
+#endif
+#ifndef HZ3_RESERVE_BYTES
+#define HZ3_RESERVE_BYTES ((size_t)4 << 20)
+#endif
+#ifndef HZ3_RESERVE_MAX_KEEP
+#define HZ3_RESERVE_MAX_KEEP 16
+#endif
+
 /* A class whose cache overflowed and then had to refill from its spans cycles
  * more objects than the cache holds: its limit doubles, up to this factor of
  * the built-in limit, and halves again at each stale-bin check

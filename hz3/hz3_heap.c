@@ -233,6 +233,9 @@ static void hz3_tcache_gc(hz3_heap *heap, unsigned active) {
   uint64_t now = hz_os_now_ms();
   if (now - heap->gc_last_ms < HZ3_TCACHE_GC_MS) return;
   heap->gc_last_ms = now;
+#if HZ3_SPAN_RESERVE
+  hz3_reserve_decay(heap);
+#endif
   for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) {
     hz3_bin *bin = &heap->bins[cls];
     if (hz3_bin_count(bin) != 0 && cls != active && bin->head == heap->gc_head[cls] &&
@@ -319,7 +322,11 @@ static void *hz3_refill(hz3_heap *heap, unsigned cls) {
   uint64_t returned = 0;  /* bytes of decommitted loose objects taken again */
   while (got < want) {
     if (span == NULL) {
-      span = hz3_span_alloc(cls, heap->slot);
+#if HZ3_SPAN_RESERVE
+      span = hz3_reserve_take(heap, cls);
+      if (span == NULL)
+#endif
+        span = hz3_span_alloc(cls, heap->slot);
       if (span == NULL && got == 0 && !reclaimed) {
         /* Out of memory: give back every cached page, then try once more. */
         hz3_oom_reclaim(heap);
@@ -464,15 +471,21 @@ static void hz3_heap_flush(hz3_heap *heap) {
   hz3_stash_drain(heap);
 #endif
   hz3_release_empty_spans(heap);
+#if HZ3_SPAN_RESERVE
+  hz3_reserve_release(heap);
+#endif
 }
 
-/* Bytes a heap holds in its caches and stash (HZ3_CHURN_PARK_MB). */
+/* Bytes a heap holds in its caches, stash and span reserve (HZ3_CHURN_PARK_MB). */
 static uint64_t hz3_heap_cached_bytes(const hz3_heap *heap) {
   uint64_t bytes = 0;
   for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++)
     bytes += (uint64_t)hz3_bin_count(&heap->bins[cls]) * hz3_classes[cls].size;
 #if HZ3_REMOTE_SPLICE
   bytes += heap->stash_bytes;
+#endif
+#if HZ3_SPAN_RESERVE
+  bytes += heap->reserve_bytes;
 #endif
   return bytes;
 }

@@ -100,6 +100,15 @@ typedef struct hz3_heap {
 #if HZ3_CARVE_RESTART
   uint32_t carve_allocs[HZ3_CLASS_COUNT];  /* the bin's allocs at its last span refill */
 #endif
+#if HZ3_SPAN_RESERVE
+  hz3_span *reserve[HZ3_CLASS_COUNT];   /* kept empty spans per class, linked by next */
+  uint8_t reserve_n[HZ3_CLASS_COUNT];
+  uint8_t reserve_keep[HZ3_CLASS_COUNT];  /* how many the class may keep now */
+  uint8_t reserve_hit[HZ3_CLASS_COUNT];   /* taken from since the last stale-bin check */
+  uint32_t released_tick[HZ3_CLASS_COUNT];  /* span_tick of the class's last release */
+  uint32_t span_tick;                   /* span takes and releases of this heap */
+  size_t reserve_bytes;                 /* at most HZ3_RESERVE_BYTES */
+#endif
   struct hz3_heap *next_free;           /* on the parked-heap list */
   uint64_t loose_bytes;                 /* resident free objects of large classes in live spans (HZ3_LOOSE_BUDGET) */
   hz_refault refault;                   /* their budget's back-off (common/hz_budget.h) */

@@ -38,6 +38,15 @@ static inline void hz3_partial_remove(hz3_heap *heap, hz3_span *span) {
 }
 
 void hz3_span_drop(hz3_heap *heap, hz3_span *span);
+#if HZ3_SPAN_RESERVE
+/* hz3_reserve.c (HZ3_SPAN_RESERVE): an empty span is kept or released; a
+ * refill that found no span takes a kept one (NULL: none); the stale-bin
+ * check decays the counts; a flush releases every kept span. */
+void hz3_span_retire(hz3_heap *heap, hz3_span *span);
+hz3_span *hz3_reserve_take(hz3_heap *heap, unsigned cls);
+void hz3_reserve_decay(hz3_heap *heap);
+void hz3_reserve_release(hz3_heap *heap);
+#endif
 #if HZ3_LOOSE_BUDGET
 extern unsigned hz3_loose_first_cls;
 void hz3_loose_put(hz3_heap *heap, hz3_span *span, void *p);
@@ -50,7 +59,13 @@ static inline void hz3_span_put(hz3_heap *heap, hz3_span *span, void *p) {
   span->free = p;
   span->used--;
   if (!span->in_partial) hz3_partial_push(heap, span);
-  if (span->used == 0 && (heap->partial[span->cls] != span || span->next != NULL)) hz3_span_drop(heap, span);
+  if (span->used == 0 && (heap->partial[span->cls] != span || span->next != NULL)) {
+#if HZ3_SPAN_RESERVE
+    hz3_span_retire(heap, span);
+#else
+    hz3_span_drop(heap, span);
+#endif
+  }
 #if HZ3_LOOSE_BUDGET
   else if (hz_unlikely(span->cls >= hz3_loose_first_cls)) hz3_loose_put(heap, span, p);
 #endif
