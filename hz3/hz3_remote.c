@@ -121,6 +121,7 @@ static inline void hz3_collect_one(hz3_heap *heap, hz3_bin *bin, void *p, bool t
     bin->net++;
   } else {
     hz3_span_put(heap, hz3_span_of(p), p);
+    hz3_interior_note((unsigned)(bin - heap->bins));
   }
 }
 
