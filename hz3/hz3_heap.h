@@ -146,8 +146,9 @@ void hz3_free_remote(hz3_heap *heap, void *p, uint32_t tag);
 void *hz3_alloc_class(unsigned cls);
 
 /* Out of memory: flushes `heap` (or the calling thread's), the parked heaps,
- * and returns every free page and cached large block to the OS. The caller
- * may hold `heap`'s lock but no other. */
+ * and returns every free page and cached large block to the OS. A non-NULL
+ * `heap` comes with its span lock held (and the shared-heap lock, if it is
+ * that heap), and no other lock. */
 void hz3_oom_reclaim(hz3_heap *heap);
 
 /* Gives back what thread caches and parked heaps hold; true if any. */
