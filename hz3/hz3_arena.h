@@ -30,10 +30,11 @@ typedef struct hz3_span {
 #if HZ3_INTERIOR_PURGE
   /* hz3_interior.c, under the owner heap's span lock: the last `purged`
    * objects of the free list have their interiors decommitted; the free
-   * list's head and length when the purger last looked. */
+   * list's head and length when the purger last looked, and that pass. */
   uint32_t purged;
   uint32_t seen_len;
   void *seen_head;
+  uint32_t seen_pass;
 #endif
 } hz3_span;
 

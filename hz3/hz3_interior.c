@@ -36,6 +36,7 @@ _Atomic int hz3_interior_pending;
 /* One pass at a time; held across fork (hz3_heaps_lock_all). */
 static hz_lock hz3_interior_lock = HZ_LOCK_INIT;
 static uint64_t hz3_interior_last_ms;
+static uint32_t hz3_interior_pass;  /* passes so far (a span seen in this one waits) */
 
 /* Bytes decommitted under one hold of a heap's span lock: the owner waits
  * for at most this much madvise work if it needs the lock meanwhile. */
@@ -80,9 +81,12 @@ static bool hz3_interior_heap(hz3_heap *heap, size_t *released) {
     for (hz3_span *span = heap->partial[cls]; span != NULL; span = span->next) {
       uint32_t len = span->carved - span->used;
       if (len <= span->purged) continue;
-      if (span->seen_head != span->free || span->seen_len != len) {
-        span->seen_head = span->free;
-        span->seen_len = len;
+      if (span->seen_head != span->free || span->seen_len != len || span->seen_pass == hz3_interior_pass) {
+        if (span->seen_pass != hz3_interior_pass) {
+          span->seen_head = span->free;
+          span->seen_len = len;
+          span->seen_pass = hz3_interior_pass;
+        }
         more = true;
         continue;
       }
@@ -115,6 +119,7 @@ uint64_t hz3_interior_purge_due(uint64_t now, size_t *released) {
     return last + delay;
   }
   hz3_interior_last_ms = now;
+  if (++hz3_interior_pass == 0) hz3_interior_pass = 1;  /* 0: never seen (a new span) */
   /* Cleared before the scan: a note made during it stays for the next. */
   atomic_exchange_explicit(&hz3_interior_pending, 0, memory_order_seq_cst);
   bool more = false;
