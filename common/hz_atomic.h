@@ -47,6 +47,13 @@ static inline void hz_lock_release(hz_lock *lock) {
     hz_unlock_wake(lock);
 }
 
+/* One attempt, never waits: true when the lock was taken. */
+static inline bool hz_lock_try(hz_lock *lock) {
+  int expected = 0;
+  return atomic_compare_exchange_strong_explicit(&lock->state, &expected, 1, memory_order_acquire,
+                                                 memory_order_relaxed);
+}
+
 /* Only for a fork child: the forking thread held every lock in prepare. */
 static inline void hz_lock_reset(hz_lock *lock) {
   atomic_store_explicit(&lock->state, 0, memory_order_relaxed);

@@ -27,6 +27,15 @@ typedef struct hz3_span {
   uint8_t in_partial;
   uint8_t fresh;               /* units came straight from the OS: carved objects read zero */
   uint8_t loose;               /* free objects of a large class still resident (HZ3_LOOSE_BUDGET) */
+#if HZ3_INTERIOR_PURGE
+  /* hz3_interior.c, under the owner heap's span lock: the last `purged`
+   * objects of the free list have their interiors decommitted; the free
+   * list's head and length when the purger last looked, and that pass. */
+  uint32_t purged;
+  uint32_t seen_len;
+  void *seen_head;
+  uint32_t seen_pass;
+#endif
 } hz3_span;
 
 typedef struct hz3_segment {

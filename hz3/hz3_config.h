@@ -233,6 +233,27 @@
 #define HZ3_LOOSE_RESIDENT  ((uintptr_t)0x6c6f6f7365526573ull)  /* word 2 of a loose free object */
 #define HZ3_LOOSE_RETURNED  ((uintptr_t)0x6c6f6f736552746eull)  /* ... whose interior was decommitted */
 
+/* 1: the background purger (common/hz_purger.h) decommits the interior (all
+ * but the page holding the link and free key) of free objects of
+ * HZ3_INTERIOR_MIN_SIZE or more that sit in a heap's partly used spans, once
+ * such a span has been left untouched for a purge delay (hz3/hz3_interior.c).
+ * One live object pins a span of 2..8 large objects, so a program that freed
+ * most of its memory at random kept it resident (bench_release order 1).
+ * The owner takes a per-heap lock in the slow paths that touch its spans'
+ * free lists; the purger only tries it. Needs HZ3_LOOSE_BUDGET off.
+ * 0: such objects stay resident until their span empties. */
+#ifndef HZ3_INTERIOR_PURGE
+#define HZ3_INTERIOR_PURGE  1
+#endif
+/* The smallest class whose free objects' interiors go back: 8 KiB is the
+ * first size that always holds a whole page past its first 16 bytes. */
+#ifndef HZ3_INTERIOR_MIN_SIZE
+#define HZ3_INTERIOR_MIN_SIZE ((size_t)8 << 10)
+#endif
+#if HZ3_INTERIOR_PURGE && HZ3_LOOSE_BUDGET
+#error "HZ3_INTERIOR_PURGE and HZ3_LOOSE_BUDGET both write free objects' interiors: enable one"
+#endif
+
 #define HZ3_OUTBOX_LANES    8                    /* remote-free lanes per thread, hashed by owner */
 #ifndef HZ3_REMOTE_BATCH
 #define HZ3_REMOTE_BATCH    64                   /* objects per lane before one atomic push (at most 255) */

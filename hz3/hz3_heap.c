@@ -162,6 +162,7 @@ static void hz3_tcache_gc(hz3_heap *heap, unsigned active);
 
 void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
   hz3_bin *bin = &heap->bins[cls];
+  hz3_spans_lock(heap);
   uint32_t keep = hz3_bin_limit(bin) / 2;
 #if HZ3_OVERFLOW_SEND_RECENT
   /* Send the most recently freed objects (still in this core's cache) and
@@ -205,6 +206,8 @@ void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
   heap->overflowed[cls] = 1;
   HZ3_STATS_SAMPLE(heap, cls);
   hz3_tcache_gc(heap, cls);
+  hz3_spans_unlock(heap);
+  hz3_interior_note(cls);
   hz_purger_poll();  /* called only from free paths, as their last step */
 }
 
@@ -220,6 +223,7 @@ static void hz3_bin_drain(hz3_heap *heap, unsigned cls) {
     p = next;
   }
   HZ3_STATS_SAMPLE(heap, cls);
+  hz3_interior_note(cls);
 }
 
 /* Drains the bins that nobody touched since the previous check (see
@@ -252,7 +256,7 @@ static void hz3_tcache_gc(hz3_heap *heap, unsigned active) {
 #endif
 }
 
-static void hz3_heap_flush(hz3_heap *heap);
+static void hz3_heap_flush_locked(hz3_heap *heap);
 static void hz3_flush_parked(void);
 
 /* This refill's carving allowance (HZ3_CARVE_START_BYTES, HZ3_CARVE_LINEAR). */
@@ -271,7 +275,17 @@ static uint32_t hz3_carve_goal(hz3_heap *heap, unsigned cls, const hz3_class_inf
 }
 
 /* Fills an empty bin from the heap's spans (new span if none) and pops one. */
+static void *hz3_refill_locked(hz3_heap *heap, unsigned cls);
+
+/* Every path below touches the heap's spans under its span lock. */
 static void *hz3_refill(hz3_heap *heap, unsigned cls) {
+  hz3_spans_lock(heap);
+  void *p = hz3_refill_locked(heap, cls);
+  hz3_spans_unlock(heap);
+  return p;
+}
+
+static void *hz3_refill_locked(hz3_heap *heap, unsigned cls) {
   hz3_bin *bin = &heap->bins[cls];
   if (atomic_load_explicit(&heap->inbox, memory_order_relaxed) != NULL ||
       (HZ3_REMOTE_SPLICE && atomic_load_explicit(&heap->inbox_batches, memory_order_relaxed) != NULL)) {
@@ -355,6 +369,7 @@ static void *hz3_refill(hz3_heap *heap, unsigned cls) {
       span->used++;
       got++;
     }
+    hz3_interior_popped(span);
     uint32_t carve = span->capacity - span->carved;
     if (carve > want - got) carve = want - got;
     if (carve > carve_left) carve = carve_left;
@@ -429,7 +444,7 @@ static hz3_heap *hz3_heap_create_locked(void) {
   heap->slot = slot;
   hz3_heap_set_limits(heap);
   __atomic_store_n(&(*dir_entry)[slot & ((1u << HZ3_DIR_BITS) - 1)], heap, __ATOMIC_RELEASE);
-  hz3_max_slot = slot;
+  __atomic_store_n(&hz3_max_slot, slot, __ATOMIC_RELEASE);
   return heap;
 }
 
@@ -461,8 +476,9 @@ static hz3_heap *hz3_heap_attach(void) {
   return heap;
 }
 
-/* Everything the heap holds in caches goes back to its spans. */
-static void hz3_heap_flush(hz3_heap *heap) {
+/* Everything the heap holds in caches goes back to its spans; the caller
+ * holds the heap's span lock. */
+static void hz3_heap_flush_locked(hz3_heap *heap) {
   /* Caches first: draining them may queue objects for other owners. */
   for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) hz3_bin_drain(heap, cls);
   hz3_outbox_flush_all(heap);
@@ -474,6 +490,13 @@ static void hz3_heap_flush(hz3_heap *heap) {
 #if HZ3_SPAN_RESERVE
   hz3_reserve_release(heap);
 #endif
+  hz3_interior_note(HZ3_CLASS_COUNT - 1);
+}
+
+static void hz3_heap_flush(hz3_heap *heap) {
+  hz3_spans_lock(heap);
+  hz3_heap_flush_locked(heap);
+  hz3_spans_unlock(heap);
 }
 
 /* Bytes a heap holds in its caches, stash and span reserve (HZ3_CHURN_PARK_MB). */
@@ -554,6 +577,7 @@ void hz3_heaps_init(void) {
   hz3_loose_first_cls = first;
 #endif
   hz3_remote_init();
+  hz3_interior_init();
   pthread_key_create(&hz3_exit_key, hz3_thread_exit);
 }
 
@@ -654,8 +678,8 @@ static void hz3_flush_parked(void) {
 }
 
 void hz3_oom_reclaim(hz3_heap *heap) {
-  if (heap == NULL && hz3_tls_heap->slot != HZ3_OWNER_NONE) heap = hz3_tls_heap;
-  if (heap != NULL) hz3_heap_flush(heap);
+  if (heap != NULL) hz3_heap_flush_locked(heap);
+  else if (hz3_tls_heap->slot != HZ3_OWNER_NONE) hz3_heap_flush(hz3_tls_heap);
   hz3_flush_parked();
   hz3_arena_purge(true);
   hz3_large_purge(true);
@@ -673,7 +697,10 @@ bool hz3_heaps_trim(void) {
 
 uint64_t hz3_heaps_live(void) { return hz3_live_count; }
 
+uint32_t hz3_heaps_max_slot(void) { return __atomic_load_n(&hz3_max_slot, __ATOMIC_ACQUIRE); }
+
 void hz3_heaps_lock_all(void) {
+  hz3_interior_lock_all();
   hz_lock_acquire(&hz3_shared_lock);
   hz_lock_acquire(&hz3_heaps_lock);
 }
@@ -681,6 +708,7 @@ void hz3_heaps_lock_all(void) {
 void hz3_heaps_unlock_all(void) {
   hz_lock_release(&hz3_heaps_lock);
   hz_lock_release(&hz3_shared_lock);
+  hz3_interior_unlock_all();
 }
 
 /* In the child only the forking thread exists. Heaps of the other threads
@@ -691,4 +719,5 @@ void hz3_heaps_after_fork_child(void) {
   hz_lock_reset(&hz3_heaps_lock);
   hz_lock_reset(&hz3_shared_lock);
   hz3_live_count = hz3_tls_heap->slot != HZ3_OWNER_NONE ? 1 : 0;
+  hz3_interior_after_fork_child(hz3_tls_heap->slot != HZ3_OWNER_NONE ? hz3_tls_heap : NULL);
 }

@@ -110,6 +110,12 @@ typedef struct hz3_heap {
   size_t reserve_bytes;                 /* at most HZ3_RESERVE_BYTES */
 #endif
   struct hz3_heap *next_free;           /* on the parked-heap list */
+#if HZ3_INTERIOR_PURGE
+  /* Held by the owner in every slow path that touches its spans' free and
+   * partial lists, tried by the purger (hz3_interior.c). */
+  hz_lock spans_lock;
+  uint8_t interior_skip;                /* a fork child's heap of a thread that is gone */
+#endif
   uint64_t loose_bytes;                 /* resident free objects of large classes in live spans (HZ3_LOOSE_BUDGET) */
   hz_refault refault;                   /* their budget's back-off (common/hz_budget.h) */
   uint64_t warm_bytes;                  /* cached bytes it was parked with (HZ3_CHURN_PARK_MB) */
@@ -149,8 +155,9 @@ void hz3_free_remote(hz3_heap *heap, void *p, uint32_t tag);
 void *hz3_alloc_class(unsigned cls);
 
 /* Out of memory: flushes `heap` (or the calling thread's), the parked heaps,
- * and returns every free page and cached large block to the OS. The caller
- * may hold `heap`'s lock but no other. */
+ * and returns every free page and cached large block to the OS. A non-NULL
+ * `heap` comes with its span lock held (and the shared-heap lock, if it is
+ * that heap), and no other lock. */
 void hz3_oom_reclaim(hz3_heap *heap);
 
 /* Gives back what thread caches and parked heaps hold; true if any. */
@@ -159,6 +166,11 @@ uint64_t hz3_heaps_live(void);
 /* Allocations and frees of class `cls` over every heap (racy for live
  * threads), for hz_line_get_class_stats. */
 void hz3_class_counts(unsigned cls, uint64_t *allocs, uint64_t *frees);
+
+/* The background purger's pass over the heaps' partly used spans
+ * (HZ3_INTERIOR_PURGE, hz3_interior.c): decommits what is due at `now`, adds
+ * the bytes to *released; returns the next due time, 0 if none. */
+uint64_t hz3_interior_purge_due(uint64_t now, size_t *released);
 
 void hz3_heaps_lock_all(void);
 void hz3_heaps_unlock_all(void);

@@ -21,6 +21,36 @@ static inline hz3_heap *hz3_heap_by_slot(uint32_t slot) {
 
 /* ---- span lists (hz3_heap.c) ---- */
 
+/* The owner's side of the interior purge (hz3_interior.c): the slow paths
+ * that touch a heap's span free lists or partial lists hold its span lock. */
+#if HZ3_INTERIOR_PURGE
+static inline void hz3_spans_lock(hz3_heap *heap) { hz_lock_acquire(&heap->spans_lock); }
+static inline void hz3_spans_unlock(hz3_heap *heap) { hz_lock_release(&heap->spans_lock); }
+extern unsigned hz3_interior_first_cls;
+extern _Atomic int hz3_interior_pending;
+void hz3_interior_note_slow(void);
+/* Free objects of class `cls` may have gone back to spans: wake the purger. */
+static inline void hz3_interior_note(unsigned cls) {
+  if (cls >= hz3_interior_first_cls && !atomic_load_explicit(&hz3_interior_pending, memory_order_relaxed))
+    hz3_interior_note_slow();
+}
+/* A span's free list got shorter (refill): its decommitted tail is too. */
+static inline void hz3_interior_popped(hz3_span *span) {
+  uint32_t left = span->carved - span->used;
+  if (span->purged > left) span->purged = left;
+}
+#else
+static inline void hz3_spans_lock(hz3_heap *heap) { (void)heap; }
+static inline void hz3_spans_unlock(hz3_heap *heap) { (void)heap; }
+static inline void hz3_interior_note(unsigned cls) { (void)cls; }
+static inline void hz3_interior_popped(hz3_span *span) { (void)span; }
+#endif
+void hz3_interior_init(void);
+void hz3_interior_lock_all(void);
+void hz3_interior_unlock_all(void);
+void hz3_interior_after_fork_child(hz3_heap *own);
+uint32_t hz3_heaps_max_slot(void);
+
 static inline void hz3_partial_push(hz3_heap *heap, hz3_span *span) {
   span->in_partial = 1;
   span->prev = NULL;

@@ -128,7 +128,8 @@ bool hz_line_trim(size_t pad) {
 
 uint64_t hz_line_purge_due(uint64_t now, size_t *released) {
   if (!atomic_load_explicit(&hz3_ready, memory_order_acquire)) return 0;
-  return hz_due_min(hz3_arena_purge_due(now, released), hz3_large_purge_due(now, released));
+  uint64_t due = hz_due_min(hz3_arena_purge_due(now, released), hz3_large_purge_due(now, released));
+  return hz_due_min(due, hz3_interior_purge_due(now, released));
 }
 
 void hz_line_get_usage(hz_line_usage *usage) {

@@ -112,16 +112,17 @@ void *hz3_send_run(hz3_heap *heap, unsigned cls, void *p, uint32_t n) {
 void hz3_free_remote(hz3_heap *heap, void *p, uint32_t tag) { hz3_outbox_add(heap, p, tag); }
 
 /* One remote object arrives: into the thread cache while it has room (it is
- * about to be reused), else back to its span. */
-static inline void hz3_collect_one(hz3_heap *heap, hz3_bin *bin, void *p, bool to_cache) {
+ * about to be reused), else back to its span (returns true then). */
+static inline bool hz3_collect_one(hz3_heap *heap, hz3_bin *bin, void *p, bool to_cache) {
   if (to_cache && hz3_bin_count(bin) < hz3_bin_limit(bin)) {
     *(void **)p = bin->head;
     bin->head = p;
     hz3_bin_add_count(bin, 1);
     bin->net++;
-  } else {
-    hz3_span_put(heap, hz3_span_of(p), p);
+    return false;
   }
+  hz3_span_put(heap, hz3_span_of(p), p);
+  return true;
 }
 
 /* Takes every pending remote free with one exchange per stack. `to_cache`
@@ -129,6 +130,7 @@ static inline void hz3_collect_one(hz3_heap *heap, hz3_bin *bin, void *p, bool t
  * reused). */
 void hz3_collect(hz3_heap *heap, bool to_cache) {
   uint64_t count = 0;
+  bool spans = false;  /* some went back to spans: the interior purge may want them */
 #if HZ3_REMOTE_SPLICE
   void *batch = atomic_exchange_explicit(&heap->inbox_batches, NULL, memory_order_acquire);
   while (batch != NULL) {
@@ -158,7 +160,7 @@ void hz3_collect(hz3_heap *heap, bool to_cache) {
       void *p = batch;
       for (uint32_t i = 0; i < n; i++) {
         void *after = *(void **)p;  /* the tail's link is the next batch: stop by count */
-        hz3_collect_one(heap, bin, p, to_cache);
+        spans |= hz3_collect_one(heap, bin, p, to_cache);
         p = after;
       }
     }
@@ -169,10 +171,11 @@ void hz3_collect(hz3_heap *heap, bool to_cache) {
   while (p != NULL) {
     void *next = *(void **)p;
     unsigned cls = hz3_tags[hz3_tag_index(p)] & 0xFFu;
-    hz3_collect_one(heap, &heap->bins[cls], p, to_cache);
+    spans |= hz3_collect_one(heap, &heap->bins[cls], p, to_cache);
     p = next;
     count++;
   }
+  if (spans) hz3_interior_note(HZ3_CLASS_COUNT - 1);
   hz_stat_add(HZ_STAT_REMOTE_COLLECTED, count);
 }
 

@@ -11,3 +11,7 @@ hz_suite_test(regress_idle_purge
   SOURCES regress/test_idle_purge.c
   LABELS regress
   TIMEOUT 60)
+hz_suite_test(regress_interior_purge
+  SOURCES regress/test_interior_purge.c
+  LABELS regress
+  TIMEOUT 60)
