@@ -106,6 +106,12 @@
 #ifndef HZ3_RESERVE_MAX_KEEP
 #define HZ3_RESERVE_MAX_KEEP 16
 #endif
+/* Largest class the reserve keeps spans of: with the 64..256 KiB classes kept
+ * too, cross128_r90 T=16 ran at 0.67x (4.7 M against 7.1 M ops/s with the
+ * reserve off; docs/hz3_tuning.md, span reserve). */
+#ifndef HZ3_RESERVE_MAX_SIZE
+#define HZ3_RESERVE_MAX_SIZE ((size_t)32 << 10)
+#endif
 
 /* A class whose cache overflowed and then had to refill from its spans cycles
  * more objects than the cache holds: its limit doubles, up to this factor of

@@ -17,7 +17,8 @@ void hz3_span_retire(hz3_heap *heap, hz3_span *span) {
   unsigned cls = span->cls;
   size_t bytes = (size_t)span->units << HZ3_UNIT_SHIFT;
   heap->span_tick++;
-  if (heap->reserve_n[cls] < heap->reserve_keep[cls] && heap->reserve_bytes + bytes <= HZ3_RESERVE_BYTES) {
+  if (heap->reserve_n[cls] < heap->reserve_keep[cls] && heap->reserve_bytes + bytes <= HZ3_RESERVE_BYTES &&
+      hz3_classes[cls].size <= HZ3_RESERVE_MAX_SIZE) {
     hz3_partial_remove(heap, span);
 #if HZ3_LOOSE_BUDGET
     heap->loose_bytes -= (uint64_t)span->loose * hz3_classes[cls].size;
