@@ -34,24 +34,21 @@ typedef struct hz_lock {
 void hz_lock_slow(hz_lock *lock);
 void hz_unlock_wake(hz_lock *lock);
 
-static inline void hz_lock_acquire(hz_lock *lock) {
+/* One attempt, never waits: true when the lock was taken. */
+static inline bool hz_lock_try(hz_lock *lock) {
   int expected = 0;
-  if (hz_likely(atomic_compare_exchange_strong_explicit(
-          &lock->state, &expected, 1, memory_order_acquire, memory_order_relaxed)))
-    return;
+  return atomic_compare_exchange_strong_explicit(&lock->state, &expected, 1, memory_order_acquire,
+                                                 memory_order_relaxed);
+}
+
+static inline void hz_lock_acquire(hz_lock *lock) {
+  if (hz_likely(hz_lock_try(lock))) return;
   hz_lock_slow(lock);
 }
 
 static inline void hz_lock_release(hz_lock *lock) {
   if (hz_unlikely(atomic_exchange_explicit(&lock->state, 0, memory_order_release) == 2))
     hz_unlock_wake(lock);
-}
-
-/* One attempt, never waits: true when the lock was taken. */
-static inline bool hz_lock_try(hz_lock *lock) {
-  int expected = 0;
-  return atomic_compare_exchange_strong_explicit(&lock->state, &expected, 1, memory_order_acquire,
-                                                 memory_order_relaxed);
 }
 
 /* Only for a fork child: the forking thread held every lock in prepare. */

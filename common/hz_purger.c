@@ -56,7 +56,10 @@ static void *hz_purger_main(void *arg) {
      * hz_purger_request's: one side sees the other's store. */
     hz_store_relaxed(&hz_purger_state, HZ_PURGER_IDLE);
     atomic_thread_fence(memory_order_seq_cst);
-    if (hz_line_purge_due(hz_os_now_ms(), &released) == 0) break;
+    released = 0;
+    due = hz_line_purge_due(hz_os_now_ms(), &released);
+    if (released != 0) hz_stat_add(HZ_STAT_PURGER_BYTES, released);
+    if (due == 0) break;
     int expected = HZ_PURGER_IDLE;
     if (!atomic_compare_exchange_strong(&hz_purger_state, &expected, HZ_PURGER_RUNNING)) break;
     idle_since = 0;

@@ -35,4 +35,10 @@ static inline size_t hz3_class_of(size_t size) {
   return hz3_class_index[hz_class_table_index(size, HZ3_SMALL_MAX, HZ3_CLASS_MID_BIAS, HZ3_CLASS_BRANCHLESS)];
 }
 
+/* The first class of `size` bytes or more; HZ3_CLASS_COUNT if none (a size
+ * threshold above the classes). Valid after hz3_classes_init. */
+static inline unsigned hz3_first_class_from(size_t size) {
+  return size > HZ3_CLASS_MAX_SIZE ? HZ3_CLASS_COUNT : (unsigned)hz3_class_of(size);
+}
+
 #endif

@@ -572,9 +572,7 @@ static void hz3_thread_exit(void *arg) {
 
 void hz3_heaps_init(void) {
 #if HZ3_LOOSE_BUDGET
-  unsigned first = 0;
-  while (first < HZ3_CLASS_COUNT && hz3_classes[first].size < HZ3_LOOSE_MIN_SIZE) first++;
-  hz3_loose_first_cls = first;
+  hz3_loose_first_cls = hz3_first_class_from(HZ3_LOOSE_MIN_SIZE);
 #endif
   hz3_remote_init();
   hz3_interior_init();

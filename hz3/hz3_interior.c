@@ -43,9 +43,7 @@ static uint32_t hz3_interior_pass;  /* passes so far (a span seen in this one wa
 #define HZ3_INTERIOR_HOLD_BYTES ((size_t)4 << 20)
 
 void hz3_interior_init(void) {
-  unsigned first = 0;
-  while (first < HZ3_CLASS_COUNT && hz3_classes[first].size < HZ3_INTERIOR_MIN_SIZE) first++;
-  hz3_interior_first_cls = first;
+  hz3_interior_first_cls = hz3_first_class_from(HZ3_INTERIOR_MIN_SIZE);
 }
 
 void hz3_interior_note_slow(void) {
