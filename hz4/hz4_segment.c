@@ -133,38 +133,46 @@ size_t hz4_segment_decommit(hz4_segment *seg) {
   return released;
 }
 
-size_t hz4_pool_purge(bool force) {
+/* One pass under the lock: unmaps what is due at `now` (everything when
+ * `force`) and finds when the first of the rest is due (*next, 0: none), so
+ * the purger needs no second pass. Due is pooled_ms + delay <= now: the
+ * difference now - pooled_ms would wrap for a segment pooled after the
+ * caller read `now`. */
+static size_t hz4_pool_purge_at(uint64_t now, bool force, uint64_t *next) {
   int64_t delay = hz_options.purge_delay_ms;
-  if (hz4_pool == NULL || (!force && delay < 0)) return 0;
-  uint64_t now = hz_os_now_ms();
   hz4_segment *victims = NULL;
+  uint64_t due = 0;
   hz_lock_acquire(&hz4_seg_lock);
   hz4_segment **link = &hz4_pool;
   while (*link != NULL) {
     hz4_segment *seg = *link;
-    if (force || now - seg->pooled_ms >= (uint64_t)delay) {
+    uint64_t when = seg->pooled_ms + (uint64_t)delay;
+    if (force || when <= now) {
       *link = seg->next;
       hz4_pool_retire_locked(seg);
       seg->next = victims;
       victims = seg;
     } else {
+      due = hz_due_min(due, when);
       link = &seg->next;
     }
   }
   hz_lock_release(&hz4_seg_lock);
+  *next = due;
   return hz4_segments_unmap(victims);
 }
 
+size_t hz4_pool_purge(bool force) {
+  if (hz4_pool == NULL || (!force && hz_options.purge_delay_ms < 0)) return 0;
+  uint64_t next;
+  return hz4_pool_purge_at(hz_os_now_ms(), force, &next);
+}
+
 uint64_t hz4_pool_purge_due(uint64_t now, size_t *released) {
-  int64_t delay = hz_options.purge_delay_ms;
-  if (delay < 0 || hz4_pool == NULL) return 0;
-  *released += hz4_pool_purge(false);
-  uint64_t due = 0;
-  hz_lock_acquire(&hz4_seg_lock);
-  for (hz4_segment *seg = hz4_pool; seg != NULL; seg = seg->next)
-    due = hz_due_min(due, seg->pooled_ms + (uint64_t)delay);
-  hz_lock_release(&hz4_seg_lock);
-  return due != 0 && due <= now ? now + 1 : due;
+  if (hz_options.purge_delay_ms < 0 || hz4_pool == NULL) return 0;
+  uint64_t next;
+  *released += hz4_pool_purge_at(now, false, &next);
+  return next;
 }
 
 void hz4_map_set(void *base, size_t bytes, void *start, unsigned first) {

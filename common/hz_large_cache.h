@@ -1,0 +1,69 @@
+/* The cache of freed large mappings in front of munmap, for hz3's large and
+ * hz4's huge blocks. Without it every free of one is an munmap (with its TLB
+ * shootdown) and the next allocation of a similar size an mmap plus fresh
+ * page faults: programs that cycle big buffers paid that every round. A freed
+ * mapping waits up to the purge delay (HZ_PURGE_DELAY_MS) for a request it
+ * fits. Bounds: HZ_LARGE_CACHE_MB bytes (a block over a quarter of it is
+ * never kept, so one block cannot flush the rest) and HZ_LARGE_CACHE_ENTRIES
+ * entries; past either, the oldest go. */
+#ifndef HZ_LARGE_CACHE_H
+#define HZ_LARGE_CACHE_H
+
+#include "hz_atomic.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Small enough that a take's scan stays cheap next to the mmap it saves. */
+#define HZ_LARGE_CACHE_ENTRIES 64
+
+typedef struct hz_large_entry {
+  uintptr_t base;     /* the line's name for the mapping: hz3 its first slot, hz4 its address */
+  uint64_t bytes;     /* mapped length */
+  uint64_t freed_ms;  /* hz_os_now_ms() at the free: due one purge delay later */
+} hz_large_entry;
+
+/* One line's cache; what differs between the lines comes in here. Defined
+ * statically with HZ_LARGE_CACHE_INIT, so it works before the line's init. */
+typedef struct hz_large_cache {
+  hz_lock lock;      /* guards the fields below but the callbacks; held across fork */
+  unsigned count;    /* entries[0..count); read unlocked as a hint that it is empty */
+  uint64_t total;    /* bytes of the entries: the line's "cached" usage */
+  /* No entry is due before this (0: none pending). Takes and evictions leave
+   * it low, which costs one scan that finds nothing; it saves the scan on
+   * every free and miss before anything can be due. */
+  uint64_t next_due;
+  /* A request fits a mapping when the mapping rounds up to as many units of
+   * 1 << grain_shift or more: hz3 resizes in place up to the end of its slot
+   * run, hz4 maps whole segments and can only cut. */
+  unsigned grain_shift;
+  /* Gives a mapping back (hz4 clears its segmap first, hz3 frees its slots).
+   * Called without the lock. */
+  void (*unmap)(uintptr_t base, uint64_t bytes);
+  /* Makes a taken mapping exactly `bytes` long; on failure gives it back and
+   * returns false. Called without the lock. */
+  bool (*resize)(uintptr_t base, uint64_t old_bytes, uint64_t bytes);
+  /* Insertion order, but a take or purge moves the last entry into the hole
+   * it leaves: entries[0], evicted first, is only nearly the oldest. */
+  hz_large_entry entries[HZ_LARGE_CACHE_ENTRIES];
+} hz_large_cache;
+
+#define HZ_LARGE_CACHE_INIT(shift, unmap_fn, resize_fn) \
+  { HZ_LOCK_INIT, 0, 0, 0, (shift), (unmap_fn), (resize_fn), {{0, 0, 0}} }
+
+/* Takes the best fit among the mappings whose base is a multiple of `align`
+ * (a power of two, in base's units) and resizes it to `bytes`: the closest
+ * length, so an exact one when cached. Counts HZ_STAT_LARGE_CACHE_HITS.
+ * False on a miss, or when the resize failed. */
+bool hz_large_cache_take(hz_large_cache *c, uint64_t bytes, uint64_t align, uintptr_t *base);
+/* A freed mapping: cached if the options allow, else unmapped at once. */
+void hz_large_cache_put(hz_large_cache *c, uintptr_t base, uint64_t bytes, uint64_t now);
+/* Unmaps the entries older than the purge delay, or all when `force`;
+ * returns the bytes. */
+size_t hz_large_cache_purge(hz_large_cache *c, bool force);
+/* The background purger's pass: purges what is due at `now`, adds the bytes
+ * to *released, returns when the next entry is due (0: none pending). */
+uint64_t hz_large_cache_purge_due(hz_large_cache *c, uint64_t now, size_t *released);
+
+#endif
