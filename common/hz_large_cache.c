@@ -16,8 +16,7 @@ static hz_large_entry hz_large_cache_remove_locked(hz_large_cache *c, unsigned i
   return e;
 }
 
-/* Victims are unmapped after the lock is dropped: an munmap can take long
- * enough (TLB shootdowns) to stall every thread freeing a large block. */
+/* After the lock is dropped: an munmap (TLB shootdowns) would stall every free. */
 static size_t hz_large_cache_unmap_all(hz_large_cache *c, const hz_large_entry *v, unsigned n) {
   size_t released = 0;
   for (unsigned i = 0; i < n; i++) {
@@ -27,10 +26,11 @@ static size_t hz_large_cache_unmap_all(hz_large_cache *c, const hz_large_entry *
   return released;
 }
 
-bool hz_large_cache_take(hz_large_cache *c, uint64_t bytes, uint64_t align, uintptr_t *base) {
-  if (c->count == 0) return false;
+void *hz_large_cache_take(hz_large_cache *c, size_t bytes, size_t align) {
+  if (c->count == 0) return NULL;
   unsigned shift = c->grain_shift;
   uint64_t round = ((uint64_t)1 << shift) - 1, want = (bytes + round) >> shift;
+  uintptr_t mask = align ? align - 1 : 0;
   hz_lock_acquire(&c->lock);
   /* Best fit: the closest length, which an exact one ends (no resize). */
   unsigned best = c->count;
@@ -38,28 +38,24 @@ bool hz_large_cache_take(hz_large_cache *c, uint64_t bytes, uint64_t align, uint
   for (unsigned i = 0; i < c->count; i++) {
     const hz_large_entry *e = &c->entries[i];
     uint64_t gap = e->bytes > bytes ? e->bytes - bytes : bytes - e->bytes;
-    if (gap >= best_gap || (e->base & (align - 1)) != 0 || (e->bytes + round) >> shift < want) continue;
+    if (gap >= best_gap || ((uintptr_t)e->base & mask) != 0 || (e->bytes + round) >> shift < want) continue;
     best = i;
     best_gap = gap;
     if (gap == 0) break;
   }
-  hz_large_entry taken = {0, 0, 0};
+  hz_large_entry taken = {NULL, 0, 0};
   if (best < c->count) taken = hz_large_cache_remove_locked(c, best);
   hz_lock_release(&c->lock);
-  if (taken.bytes == 0) return false;
-  if (taken.bytes != bytes && !c->resize(taken.base, taken.bytes, bytes)) return false;
+  if (taken.bytes == 0 || (taken.bytes != bytes && !c->resize(taken.base, taken.bytes, bytes))) return NULL;
   hz_stat_add(HZ_STAT_LARGE_CACHE_HITS, 1);
-  *base = taken.base;
-  return true;
+  return taken.base;
 }
 
-/* Moves what is due at `now` (everything when `force`) to victims[n..] and,
- * in the same pass, finds when the first of the rest is due, so the purger
- * needs no second pass. Due means freed_ms + delay <= now, never
- * now - freed_ms >= delay: a free stamped after the caller read `now` would
- * wrap that difference and be purged at once. Returns the new n. */
-static unsigned hz_large_cache_expire_locked(hz_large_cache *c, uint64_t now, bool force,
-                                             hz_large_entry *victims, unsigned n) {
+/* Moves what is due at `now` (all when `force`) to victims[n..], returns the
+ * new n; the same pass finds when the rest is next due, for the purger. Due
+ * is freed_ms + delay <= now: now - freed_ms wraps for a free after `now`. */
+static inline unsigned hz_large_cache_expire_locked(hz_large_cache *c, uint64_t now, bool force,
+                                                    hz_large_entry *victims, unsigned n) {
   int64_t delay = hz_options.purge_delay_ms;
   /* Most calls come from frees and misses with nothing due yet: no scan. */
   if (!force && (delay < 0 || now < c->next_due)) return n;
@@ -77,26 +73,28 @@ static unsigned hz_large_cache_expire_locked(hz_large_cache *c, uint64_t now, bo
   return n;
 }
 
-static size_t hz_large_cache_purge_at(hz_large_cache *c, uint64_t now, bool force, uint64_t *next) {
+static uint64_t hz_large_cache_purge_at(hz_large_cache *c, uint64_t now, bool force, size_t *released) {
+  if (c->count == 0 || (!force && hz_options.purge_delay_ms < 0)) return 0;
   hz_large_entry victims[HZ_LARGE_CACHE_ENTRIES];
   hz_lock_acquire(&c->lock);
   unsigned n = hz_large_cache_expire_locked(c, now, force, victims, 0);
-  if (next != NULL) *next = c->count != 0 ? c->next_due : 0;
+  uint64_t next = c->count != 0 ? c->next_due : 0;
   hz_lock_release(&c->lock);
-  return hz_large_cache_unmap_all(c, victims, n);
-}
-
-size_t hz_large_cache_purge(hz_large_cache *c, bool force) {
-  return c->count == 0 ? 0 : hz_large_cache_purge_at(c, hz_os_now_ms(), force, NULL);
-}
-
-uint64_t hz_large_cache_purge_due(hz_large_cache *c, uint64_t now, size_t *released) {
-  uint64_t next = 0;
-  if (c->count != 0 && hz_options.purge_delay_ms >= 0) *released += hz_large_cache_purge_at(c, now, false, &next);
+  *released += hz_large_cache_unmap_all(c, victims, n);
   return next;
 }
 
-void hz_large_cache_put(hz_large_cache *c, uintptr_t base, uint64_t bytes, uint64_t now) {
+size_t hz_large_cache_purge(hz_large_cache *c, bool force) {
+  size_t released = 0;
+  if (c->count != 0) hz_large_cache_purge_at(c, hz_os_now_ms(), force, &released);
+  return released;
+}
+
+uint64_t hz_large_cache_purge_due(hz_large_cache *c, uint64_t now, size_t *released) {
+  return hz_large_cache_purge_at(c, now, false, released);
+}
+
+void hz_large_cache_put(hz_large_cache *c, void *base, size_t bytes, uint64_t now) {
   uint64_t cap = (uint64_t)hz_options.large_cache_mb << 20;
   int64_t delay = hz_options.purge_delay_ms;
   if (bytes > cap / 4 || delay == 0) {
@@ -111,7 +109,8 @@ void hz_large_cache_put(hz_large_cache *c, uintptr_t base, uint64_t bytes, uint6
   unsigned count = c->count;
   uint64_t total = c->total;
   /* Make room: the oldest go, past the count or the byte bound. */
-  while (n < count && (count - n == HZ_LARGE_CACHE_ENTRIES || total + bytes > cap)) total -= c->entries[n++].bytes;
+  while (n < count && (count - n == HZ_LARGE_CACHE_ENTRIES || total + bytes > cap))
+    total -= c->entries[n++].bytes;
   if (n > 0) {
     memcpy(victims, c->entries, n * sizeof(hz_large_entry));
     count -= n;
@@ -121,11 +120,8 @@ void hz_large_cache_put(hz_large_cache *c, uintptr_t base, uint64_t bytes, uint6
   c->entries[count] = (hz_large_entry){base, bytes, now};
   c->count = count + 1;
   c->total = total + bytes;
-  if (delay > 0) {
-    uint64_t when = now + (uint64_t)delay;
-    c->next_due = first_pending ? when : hz_due_min(c->next_due, when);
-    if (c->next_due <= now) n = hz_large_cache_expire_locked(c, now, false, victims, n);
-  }
+  if (delay > 0) c->next_due = hz_due_min(first_pending ? 0 : c->next_due, now + (uint64_t)delay);
+  n = hz_large_cache_expire_locked(c, now, false, victims, n);
   hz_lock_release(&c->lock);
   hz_large_cache_unmap_all(c, victims, n);
   if (first_pending) hz_purger_request();

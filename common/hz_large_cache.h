@@ -15,52 +15,46 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Small enough that a take's scan stays cheap next to the mmap it saves. */
-#define HZ_LARGE_CACHE_ENTRIES 64
+#define HZ_LARGE_CACHE_ENTRIES 64  /* a take's scan stays cheap next to the mmap it saves */
 
 typedef struct hz_large_entry {
-  uintptr_t base;     /* the line's name for the mapping: hz3 its first slot, hz4 its address */
-  uint64_t bytes;     /* mapped length */
+  void *base;         /* the mapping */
+  size_t bytes;       /* its length */
   uint64_t freed_ms;  /* hz_os_now_ms() at the free: due one purge delay later */
 } hz_large_entry;
 
-/* One line's cache; what differs between the lines comes in here. Defined
- * statically with HZ_LARGE_CACHE_INIT, so it works before the line's init. */
+/* One line's cache; what differs between the lines comes in here. A static
+ * initialiser (HZ_LARGE_CACHE_INIT): usable before the line's init. */
 typedef struct hz_large_cache {
   hz_lock lock;      /* guards the fields below but the callbacks; held across fork */
   unsigned count;    /* entries[0..count); read unlocked as a hint that it is empty */
   uint64_t total;    /* bytes of the entries: the line's "cached" usage */
-  /* No entry is due before this (0: none pending). Takes and evictions leave
-   * it low, which costs one scan that finds nothing; it saves the scan on
-   * every free and miss before anything can be due. */
+  /* No entry is due before this (0: none): frees and misses skip the scan
+   * until then. Takes and evictions leave it low (one scan finds nothing). */
   uint64_t next_due;
-  /* A request fits a mapping when the mapping rounds up to as many units of
-   * 1 << grain_shift or more: hz3 resizes in place up to the end of its slot
-   * run, hz4 maps whole segments and can only cut. */
+  /* A mapping fits a request of as many units of 1 << grain_shift or fewer:
+   * hz3 resizes in place within its slot run, hz4 cuts whole segments. */
   unsigned grain_shift;
-  /* Gives a mapping back (hz4 clears its segmap first, hz3 frees its slots).
-   * Called without the lock. */
-  void (*unmap)(uintptr_t base, uint64_t bytes);
-  /* Makes a taken mapping exactly `bytes` long; on failure gives it back and
-   * returns false. Called without the lock. */
-  bool (*resize)(uintptr_t base, uint64_t old_bytes, uint64_t bytes);
+  /* Both called without the lock. unmap: hz4 clears its segmap first, hz3
+   * frees its slots. resize: to exactly `bytes`; on failure it unmaps. */
+  void (*unmap)(void *base, size_t bytes);
+  bool (*resize)(void *base, size_t old_bytes, size_t bytes);
   /* Insertion order, but a take or purge moves the last entry into the hole
    * it leaves: entries[0], evicted first, is only nearly the oldest. */
   hz_large_entry entries[HZ_LARGE_CACHE_ENTRIES];
 } hz_large_cache;
 
 #define HZ_LARGE_CACHE_INIT(shift, unmap_fn, resize_fn) \
-  { HZ_LOCK_INIT, 0, 0, 0, (shift), (unmap_fn), (resize_fn), {{0, 0, 0}} }
+  { HZ_LOCK_INIT, 0, 0, 0, (shift), (unmap_fn), (resize_fn), {{NULL, 0, 0}} }
 
-/* Takes the best fit among the mappings whose base is a multiple of `align`
- * (a power of two, in base's units) and resizes it to `bytes`: the closest
- * length, so an exact one when cached. Counts HZ_STAT_LARGE_CACHE_HITS.
- * False on a miss, or when the resize failed. */
-bool hz_large_cache_take(hz_large_cache *c, uint64_t bytes, uint64_t align, uintptr_t *base);
+/* Takes the best fit among the mappings aligned to `align` (0 or a power of
+ * two) and resizes it to `bytes`: the closest length, so an exact one when
+ * cached. Counts HZ_STAT_LARGE_CACHE_HITS. NULL on a miss, or when the
+ * resize failed. */
+void *hz_large_cache_take(hz_large_cache *c, size_t bytes, size_t align);
 /* A freed mapping: cached if the options allow, else unmapped at once. */
-void hz_large_cache_put(hz_large_cache *c, uintptr_t base, uint64_t bytes, uint64_t now);
-/* Unmaps the entries older than the purge delay, or all when `force`;
- * returns the bytes. */
+void hz_large_cache_put(hz_large_cache *c, void *base, size_t bytes, uint64_t now);
+/* Unmaps the entries past the purge delay, or all when `force`; returns bytes. */
 size_t hz_large_cache_purge(hz_large_cache *c, bool force);
 /* The background purger's pass: purges what is due at `now`, adds the bytes
  * to *released, returns when the next entry is due (0: none pending). */

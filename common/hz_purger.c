@@ -34,9 +34,8 @@ static void *hz_purger_main(void *arg) {
   (void)arg;
   uint64_t idle_since = 0;
   /* The pending memory's due times come from a coarse clock (a tick of a few
-   * ms): waking a little late is cheaper than waking twice. The slack also
-   * bounds the loop when a hook returns a due time already past (memory
-   * freed during its pass): the hooks need not clamp it. */
+   * ms): waking a little late is cheaper than waking twice. It also keeps a
+   * due time already past from spinning the loop: the hooks need not clamp. */
   uint64_t slack = 2;
   for (;;) {
     uint64_t now = hz_os_now_ms();

@@ -1,7 +1,6 @@
 #include "hz3_large.h"
 #include "hz3_arena.h"
 #include "hz3_heap.h"
-#include "hz_large_cache.h"
 #include "hz_os.h"
 #include "hz_stats.h"
 
@@ -41,8 +40,8 @@ static void hz3_large_publish(void *p, size_t bytes) {
   atomic_fetch_add_explicit(&hz3_large_live, bytes, memory_order_relaxed);
 }
 
-static void hz3_large_unmap(uintptr_t slot, uint64_t bytes) {
-  hz3_slots_unmap(slot, hz3_slots_for(bytes), bytes);
+static void hz3_large_unmap(void *p, size_t bytes) {
+  hz3_slots_unmap(hz3_slot_of(p), hz3_slots_for(bytes), bytes);
 }
 
 /* Invariant: a block owns exactly hz3_slots_for(its bytes) slots. After an
@@ -53,27 +52,24 @@ static void hz3_large_trim_slots(uint64_t slot, uint64_t old_bytes, uint64_t new
   if (new_slots < old_slots) hz3_slots_unmap(slot + new_slots, old_slots - new_slots, 0);
 }
 
-/* A cached block fits any length within its slot run: resize in place
- * (never moves). */
-static bool hz3_large_resize(uintptr_t slot, uint64_t old_bytes, uint64_t bytes) {
-  if (mremap(hz3_slot_addr(slot), old_bytes, bytes, 0) == MAP_FAILED) {
-    hz3_large_unmap(slot, old_bytes);
+/* A cached block takes any length within its slot run in place (never moves). */
+static bool hz3_large_resize(void *p, size_t old_bytes, size_t bytes) {
+  if (mremap(p, old_bytes, bytes, 0) == MAP_FAILED) {
+    hz3_large_unmap(p, old_bytes);
     return false;
   }
-  hz3_large_trim_slots(slot, old_bytes, bytes);
+  hz3_large_trim_slots(hz3_slot_of(p), old_bytes, bytes);
   return true;
 }
 
-static hz_large_cache hz3_large_cache =
-    HZ_LARGE_CACHE_INIT(HZ3_SLOT_SHIFT, hz3_large_unmap, hz3_large_resize);
+hz_large_cache hz3_large_cache = HZ_LARGE_CACHE_INIT(HZ3_SLOT_SHIFT, hz3_large_unmap, hz3_large_resize);
 
 void *hz3_large_alloc(size_t size, size_t align, bool *fresh) {
   size_t bytes = hz3_large_round(size);
   if (bytes == 0) return NULL;
   uint64_t align_slots = align > HZ3_SLOT_SIZE ? align >> HZ3_SLOT_SHIFT : 1;
   int saved = errno;
-  uintptr_t cached;
-  void *p = hz_large_cache_take(&hz3_large_cache, bytes, align_slots, &cached) ? hz3_slot_addr(cached) : NULL;
+  void *p = hz_large_cache_take(&hz3_large_cache, bytes, align);
   *fresh = false;
   if (p == NULL) {
     hz3_large_purge(false);
@@ -105,7 +101,7 @@ void hz3_large_free(void *p) {
   hz3_tags[hz3_tag_index(p)] = 0;  /* a second free now lands on tag 0: ignored */
   atomic_fetch_sub_explicit(&hz3_large_live, bytes, memory_order_relaxed);
   hz_stat_large(-1, bytes);
-  hz_large_cache_put(&hz3_large_cache, slot, bytes, hz_os_now_ms());
+  hz_large_cache_put(&hz3_large_cache, p, bytes, hz_os_now_ms());
 }
 
 void *hz3_large_realloc(void *p, size_t size) {
@@ -149,16 +145,6 @@ void *hz3_large_realloc(void *p, size_t size) {
 
 size_t hz3_large_purge(bool force) { return hz_large_cache_purge(&hz3_large_cache, force); }
 
-uint64_t hz3_large_purge_due(uint64_t now, size_t *released) {
-  return hz_large_cache_purge_due(&hz3_large_cache, now, released);
-}
-
 uint64_t hz3_large_live_bytes(void) {
   return atomic_load_explicit(&hz3_large_live, memory_order_relaxed);
 }
-
-uint64_t hz3_large_cached_bytes(void) { return hz3_large_cache.total; }
-
-void hz3_large_lock(void) { hz_lock_acquire(&hz3_large_cache.lock); }
-void hz3_large_unlock(void) { hz_lock_release(&hz3_large_cache.lock); }
-void hz3_large_reset_lock(void) { hz_lock_reset(&hz3_large_cache.lock); }

@@ -2,7 +2,6 @@
 #include "hz4_large.h"
 #include "hz4_heap.h"
 #include "hz4_segment.h"
-#include "hz_large_cache.h"
 #include "hz_os.h"
 #include "hz_stats.h"
 
@@ -35,21 +34,18 @@ static hz4_huge *hz4_huge_of(const void *p, unsigned kind) {
   return h->user == (const char *)p ? h : NULL;
 }
 
-static void hz4_huge_unmap(char *base, size_t bytes) {
+static void hz4_huge_unmap(void *base, size_t bytes) {
   hz4_map_clear(base, bytes);
   hz_os_unmap(base, bytes);
 }
 
-static void hz4_huge_uncache(uintptr_t base, uint64_t bytes) { hz4_huge_unmap((char *)base, bytes); }
-
-/* Requests and cached mappings are whole segments, so a taken mapping is
- * never short: only its tail goes back. */
-static bool hz4_huge_cut(uintptr_t base, uint64_t old_bytes, uint64_t bytes) {
+/* Both are whole segments, so a taken mapping is never short: only cut. */
+static bool hz4_huge_cut(void *base, size_t old_bytes, size_t bytes) {
   hz4_huge_unmap((char *)base + bytes, old_bytes - bytes);
   return true;
 }
 
-static hz_large_cache hz4_huge_cache = HZ_LARGE_CACHE_INIT(HZ4_SEG_SHIFT, hz4_huge_uncache, hz4_huge_cut);
+hz_large_cache hz4_large_cache = HZ_LARGE_CACHE_INIT(HZ4_SEG_SHIFT, hz4_huge_unmap, hz4_huge_cut);
 
 static char *hz4_huge_map(size_t bytes, size_t align) {
   char *base = hz_os_map_aligned(bytes, align);
@@ -67,8 +63,7 @@ void *hz4_large_alloc(size_t size, size_t align, bool *fresh) {
   if (bytes == 0) return NULL;
   int saved = errno;
   *fresh = false;
-  uintptr_t cached;
-  char *base = !over && hz_large_cache_take(&hz4_huge_cache, bytes, 1, &cached) ? (char *)cached : NULL;
+  char *base = over ? NULL : hz_large_cache_take(&hz4_large_cache, bytes, 0);
   if (base == NULL) {
     hz4_large_purge(false);
     size_t map_align = over ? align : HZ4_SEG_SIZE;
@@ -114,7 +109,7 @@ void hz4_large_free(void *p, unsigned kind) {
   hz_stat_large(-1, bytes);
   /* A cached mapping is reused with its segmap entries as they stand, and an
    * over-aligned block's name its start at the user pointer, not the base. */
-  if (kind == HZ4_MAP_HUGE) hz_large_cache_put(&hz4_huge_cache, (uintptr_t)base, bytes, hz_os_now_ms());
+  if (kind == HZ4_MAP_HUGE) hz_large_cache_put(&hz4_large_cache, base, bytes, hz_os_now_ms());
   else hz4_huge_unmap(base, bytes);
 }
 
@@ -177,18 +172,8 @@ void *hz4_large_realloc(void *p, unsigned kind, size_t size) {
   return q;
 }
 
-size_t hz4_large_purge(bool force) { return hz_large_cache_purge(&hz4_huge_cache, force); }
-
-uint64_t hz4_large_purge_due(uint64_t now, size_t *released) {
-  return hz_large_cache_purge_due(&hz4_huge_cache, now, released);
-}
+size_t hz4_large_purge(bool force) { return hz_large_cache_purge(&hz4_large_cache, force); }
 
 uint64_t hz4_large_live_bytes(void) {
   return atomic_load_explicit(&hz4_huge_live, memory_order_relaxed);
 }
-
-uint64_t hz4_large_cached_bytes(void) { return hz4_huge_cache.total; }
-
-void hz4_large_lock(void) { hz_lock_acquire(&hz4_huge_cache.lock); }
-void hz4_large_unlock(void) { hz_lock_release(&hz4_huge_cache.lock); }
-void hz4_large_reset_lock(void) { hz_lock_reset(&hz4_huge_cache.lock); }

@@ -133,13 +133,12 @@ size_t hz4_segment_decommit(hz4_segment *seg) {
   return released;
 }
 
-/* One pass under the lock: unmaps what is due at `now` (everything when
- * `force`) and finds when the first of the rest is due (*next, 0: none), so
- * the purger needs no second pass. Due is pooled_ms + delay <= now: the
- * difference now - pooled_ms would wrap for a segment pooled after the
- * caller read `now`. */
-static size_t hz4_pool_purge_at(uint64_t now, bool force, uint64_t *next) {
+/* Unmaps what is due at `now` (all when `force`); the same pass finds when
+ * the rest is next due (0: none), for the purger. Due is pooled_ms +
+ * delay <= now: now - pooled_ms wraps for a segment pooled after `now`. */
+static uint64_t hz4_pool_purge_at(uint64_t now, bool force, size_t *released) {
   int64_t delay = hz_options.purge_delay_ms;
+  if (hz4_pool == NULL || (!force && delay < 0)) return 0;
   hz4_segment *victims = NULL;
   uint64_t due = 0;
   hz_lock_acquire(&hz4_seg_lock);
@@ -158,21 +157,18 @@ static size_t hz4_pool_purge_at(uint64_t now, bool force, uint64_t *next) {
     }
   }
   hz_lock_release(&hz4_seg_lock);
-  *next = due;
-  return hz4_segments_unmap(victims);
+  *released += hz4_segments_unmap(victims);
+  return due;
 }
 
 size_t hz4_pool_purge(bool force) {
-  if (hz4_pool == NULL || (!force && hz_options.purge_delay_ms < 0)) return 0;
-  uint64_t next;
-  return hz4_pool_purge_at(hz_os_now_ms(), force, &next);
+  size_t released = 0;
+  if (hz4_pool != NULL) hz4_pool_purge_at(hz_os_now_ms(), force, &released);
+  return released;
 }
 
 uint64_t hz4_pool_purge_due(uint64_t now, size_t *released) {
-  if (hz_options.purge_delay_ms < 0 || hz4_pool == NULL) return 0;
-  uint64_t next;
-  *released += hz4_pool_purge_at(now, false, &next);
-  return next;
+  return hz4_pool_purge_at(now, false, released);
 }
 
 void hz4_map_set(void *base, size_t bytes, void *start, unsigned first) {
