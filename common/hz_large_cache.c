@@ -109,13 +109,12 @@ void hz_large_cache_put(hz_large_cache *c, void *base, size_t bytes, uint64_t no
   unsigned count = c->count;
   uint64_t total = c->total;
   /* Make room: the oldest go, past the count or the byte bound. */
-  while (n < count && (count - n == HZ_LARGE_CACHE_ENTRIES || total + bytes > cap))
-    total -= c->entries[n++].bytes;
-  if (n > 0) {
-    memcpy(victims, c->entries, n * sizeof(hz_large_entry));
-    count -= n;
-    memmove(&c->entries[0], &c->entries[n], count * sizeof(hz_large_entry));
+  for (; n < count && (count - n == HZ_LARGE_CACHE_ENTRIES || total + bytes > cap); n++) {
+    victims[n] = c->entries[n];
+    total -= victims[n].bytes;
   }
+  count -= n;
+  if (n > 0) memmove(&c->entries[0], &c->entries[n], count * sizeof(hz_large_entry));
   bool first_pending = count == 0;  /* the purger may have ended */
   c->entries[count] = (hz_large_entry){base, bytes, now};
   c->count = count + 1;

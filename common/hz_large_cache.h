@@ -47,10 +47,9 @@ typedef struct hz_large_cache {
 #define HZ_LARGE_CACHE_INIT(shift, unmap_fn, resize_fn) \
   { HZ_LOCK_INIT, 0, 0, 0, (shift), (unmap_fn), (resize_fn), {{NULL, 0, 0}} }
 
-/* Takes the best fit among the mappings aligned to `align` (0 or a power of
- * two) and resizes it to `bytes`: the closest length, so an exact one when
- * cached. Counts HZ_STAT_LARGE_CACHE_HITS. NULL on a miss, or when the
- * resize failed. */
+/* Best fit: of the mappings aligned to `align` (0 or a power of two), the one
+ * closest to `bytes` long (exact if cached), resized to it. Counts
+ * HZ_STAT_LARGE_CACHE_HITS. NULL on a miss or a failed resize. */
 void *hz_large_cache_take(hz_large_cache *c, size_t bytes, size_t align);
 /* A freed mapping: cached if the options allow, else unmapped at once. */
 void hz_large_cache_put(hz_large_cache *c, void *base, size_t bytes, uint64_t now);

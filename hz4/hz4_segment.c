@@ -133,9 +133,8 @@ size_t hz4_segment_decommit(hz4_segment *seg) {
   return released;
 }
 
-/* Unmaps what is due at `now` (all when `force`); the same pass finds when
- * the rest is next due (0: none), for the purger. Due is pooled_ms +
- * delay <= now: now - pooled_ms wraps for a segment pooled after `now`. */
+/* Unmaps what is due at `now` (all when `force`) and returns when the rest is
+ * next due (0: none). Not now - pooled_ms >= delay: it wraps if pooled later. */
 static uint64_t hz4_pool_purge_at(uint64_t now, bool force, size_t *released) {
   int64_t delay = hz_options.purge_delay_ms;
   if (hz4_pool == NULL || (!force && delay < 0)) return 0;
