@@ -16,7 +16,7 @@ enum { HZ_PURGER_IDLE, HZ_PURGER_RUNNING, HZ_PURGER_FAILED };
 
 static _Atomic int hz_purger_state;
 
-/* Virtual size only; the purge pass needs a few hundred bytes of it. */
+/* Virtual size only; the purge pass needs a few KiB of it. */
 #define HZ_PURGER_STACK ((size_t)256 << 10)
 /* Longest single sleep: bounds how late a pass runs if the clock jumps. */
 #define HZ_PURGER_MAX_SLEEP_MS 1000u
@@ -34,7 +34,8 @@ static void *hz_purger_main(void *arg) {
   (void)arg;
   uint64_t idle_since = 0;
   /* The pending memory's due times come from a coarse clock (a tick of a few
-   * ms): waking a little late is cheaper than waking twice. */
+   * ms): waking a little late is cheaper than waking twice. It also keeps a
+   * due time already past from spinning the loop: the hooks need not clamp. */
   uint64_t slack = 2;
   for (;;) {
     uint64_t now = hz_os_now_ms();

@@ -230,6 +230,9 @@ static size_t hz3_purge_locked(uint64_t now, bool force) {
   int64_t delay = hz_options.purge_delay_ms;
   size_t released = 0;
   hz3_purge_last_ms = now;
+  /* What stays dirty (or empty) becomes due one delay after it was freed:
+   * found in the same pass. */
+  uint64_t due = 0;
   hz3_segment *seg = hz3_seg_free_list;
   while (seg != NULL) {
     hz3_segment *next = seg->next;
@@ -241,17 +244,10 @@ static size_t hz3_purge_locked(uint64_t now, bool force) {
       } else if (seg->dirty_units) {
         released += hz3_segment_decommit_locked(seg);
       }
+    } else if (delay >= 0 && (seg->dirty_units || seg->free_units == ~1ull)) {
+      due = hz_due_min(due, seg->dirty_since_ms + (uint64_t)delay);
     }
     seg = next;
-  }
-  /* What is left dirty (or empty) becomes due one delay after it was freed. */
-  uint64_t due = 0;
-  if (delay >= 0) {
-    for (seg = hz3_seg_free_list; seg != NULL; seg = seg->next) {
-      if (!seg->dirty_units && seg->free_units != ~1ull) continue;
-      uint64_t when = seg->dirty_since_ms + (uint64_t)delay;
-      if (due == 0 || when < due) due = when;
-    }
   }
   atomic_store_explicit(&hz3_purge_due_ms, due, memory_order_relaxed);
   return released;

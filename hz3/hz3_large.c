@@ -1,28 +1,14 @@
 #include "hz3_large.h"
 #include "hz3_arena.h"
 #include "hz3_heap.h"
-#include "hz_options.h"
 #include "hz_os.h"
-#include "hz_purger.h"
 #include "hz_stats.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#define HZ3_LARGE_CACHE_ENTRIES 64
-
-typedef struct hz3_large_cached {
-  uint64_t slot;
-  uint64_t bytes;
-  uint64_t freed_ms;
-} hz3_large_cached;
-
 static uint64_t *hz3_large_bytes;   /* mapped bytes, indexed by first slot */
-static hz_lock hz3_large_cache_lock = HZ_LOCK_INIT;
-static hz3_large_cached hz3_large_cache[HZ3_LARGE_CACHE_ENTRIES];
-static unsigned hz3_large_cache_count;
-static uint64_t hz3_large_cache_total;
 static _Atomic uint64_t hz3_large_live;
 
 bool hz3_large_init(void) {
@@ -54,8 +40,8 @@ static void hz3_large_publish(void *p, size_t bytes) {
   atomic_fetch_add_explicit(&hz3_large_live, bytes, memory_order_relaxed);
 }
 
-static void hz3_large_unmap(uint64_t slot, uint64_t bytes) {
-  hz3_slots_unmap(slot, hz3_slots_for(bytes), bytes);
+static void hz3_large_unmap(void *p, size_t bytes) {
+  hz3_slots_unmap(hz3_slot_of(p), hz3_slots_for(bytes), bytes);
 }
 
 /* Invariant: a block owns exactly hz3_slots_for(its bytes) slots. After an
@@ -66,48 +52,24 @@ static void hz3_large_trim_slots(uint64_t slot, uint64_t old_bytes, uint64_t new
   if (new_slots < old_slots) hz3_slots_unmap(slot + new_slots, old_slots - new_slots, 0);
 }
 
-/* Takes a cached block that can become `bytes` long in place. */
-static void *hz3_large_from_cache(size_t bytes, uint64_t align_slots) {
-  if (hz3_large_cache_count == 0) return NULL;
-  hz_lock_acquire(&hz3_large_cache_lock);
-  int best = -1;
-  for (unsigned i = 0; i < hz3_large_cache_count; i++) {
-    hz3_large_cached *c = &hz3_large_cache[i];
-    if (c->slot % align_slots != 0) continue;
-    if (hz3_slots_for(c->bytes) < hz3_slots_for(bytes)) continue;
-    if (c->bytes == bytes) {
-      best = (int)i;
-      break;
-    }
-    if (best < 0) best = (int)i;
+/* A cached block takes any length within its slot run in place (never moves). */
+static bool hz3_large_resize(void *p, size_t old_bytes, size_t bytes) {
+  if (mremap(p, old_bytes, bytes, 0) == MAP_FAILED) {
+    hz3_large_unmap(p, old_bytes);
+    return false;
   }
-  hz3_large_cached taken = {0, 0, 0};
-  if (best >= 0) {
-    taken = hz3_large_cache[best];
-    hz3_large_cache[best] = hz3_large_cache[--hz3_large_cache_count];
-    hz3_large_cache_total -= taken.bytes;
-  }
-  hz_lock_release(&hz3_large_cache_lock);
-  if (best < 0) return NULL;
-  void *p = hz3_slot_addr(taken.slot);
-  if (taken.bytes != bytes) {
-    /* Same slot run, other length: resize in place (never moves). */
-    if (mremap(p, taken.bytes, bytes, 0) == MAP_FAILED) {
-      hz3_large_unmap(taken.slot, taken.bytes);
-      return NULL;
-    }
-    hz3_large_trim_slots(taken.slot, taken.bytes, bytes);
-  }
-  hz_stat_add(HZ_STAT_LARGE_CACHE_HITS, 1);
-  return p;
+  hz3_large_trim_slots(hz3_slot_of(p), old_bytes, bytes);
+  return true;
 }
+
+hz_large_cache hz3_large_cache = HZ_LARGE_CACHE_INIT(HZ3_SLOT_SHIFT, hz3_large_unmap, hz3_large_resize);
 
 void *hz3_large_alloc(size_t size, size_t align, bool *fresh) {
   size_t bytes = hz3_large_round(size);
   if (bytes == 0) return NULL;
   uint64_t align_slots = align > HZ3_SLOT_SIZE ? align >> HZ3_SLOT_SHIFT : 1;
   int saved = errno;
-  void *p = hz3_large_from_cache(bytes, align_slots);
+  void *p = hz_large_cache_take(&hz3_large_cache, bytes, align);
   *fresh = false;
   if (p == NULL) {
     hz3_large_purge(false);
@@ -139,30 +101,7 @@ void hz3_large_free(void *p) {
   hz3_tags[hz3_tag_index(p)] = 0;  /* a second free now lands on tag 0: ignored */
   atomic_fetch_sub_explicit(&hz3_large_live, bytes, memory_order_relaxed);
   hz_stat_large(-1, bytes);
-  uint64_t cap = (uint64_t)hz_options.large_cache_mb << 20;
-  if (bytes <= cap / 4 && hz_options.purge_delay_ms != 0) {
-    hz_lock_acquire(&hz3_large_cache_lock);
-    /* Make room: evict the oldest entries past the count or byte bound. */
-    while (hz3_large_cache_count > 0 &&
-           (hz3_large_cache_count == HZ3_LARGE_CACHE_ENTRIES || hz3_large_cache_total + bytes > cap)) {
-      hz3_large_cached old = hz3_large_cache[0];
-      memmove(&hz3_large_cache[0], &hz3_large_cache[1],
-              (hz3_large_cache_count - 1) * sizeof(hz3_large_cached));
-      hz3_large_cache_count--;
-      hz3_large_cache_total -= old.bytes;
-      hz_lock_release(&hz3_large_cache_lock);
-      hz3_large_unmap(old.slot, old.bytes);
-      hz_lock_acquire(&hz3_large_cache_lock);
-    }
-    bool first_pending = hz3_large_cache_count == 0;  /* the purger may have ended */
-    hz3_large_cache[hz3_large_cache_count++] = (hz3_large_cached){slot, bytes, hz_os_now_ms()};
-    hz3_large_cache_total += bytes;
-    hz_lock_release(&hz3_large_cache_lock);
-    hz3_large_purge(false);
-    if (first_pending) hz_purger_request();
-    return;
-  }
-  hz3_large_unmap(slot, bytes);
+  hz_large_cache_put(&hz3_large_cache, p, bytes, hz_os_now_ms());
 }
 
 void *hz3_large_realloc(void *p, size_t size) {
@@ -204,50 +143,8 @@ void *hz3_large_realloc(void *p, size_t size) {
   return q;
 }
 
-size_t hz3_large_purge(bool force) {
-  if (hz3_large_cache_count == 0) return 0;
-  uint64_t now = hz_os_now_ms();
-  int64_t delay = hz_options.purge_delay_ms;
-  size_t released = 0;
-  for (;;) {
-    hz3_large_cached victim = {0, 0, 0};
-    hz_lock_acquire(&hz3_large_cache_lock);
-    for (unsigned i = 0; i < hz3_large_cache_count; i++) {
-      hz3_large_cached *c = &hz3_large_cache[i];
-      if (force || (delay >= 0 && now - c->freed_ms >= (uint64_t)delay)) {
-        victim = *c;
-        hz3_large_cache[i] = hz3_large_cache[--hz3_large_cache_count];
-        hz3_large_cache_total -= victim.bytes;
-        break;
-      }
-    }
-    hz_lock_release(&hz3_large_cache_lock);
-    if (victim.bytes == 0) break;
-    hz3_large_unmap(victim.slot, victim.bytes);
-    released += victim.bytes;
-  }
-  return released;
-}
-
-uint64_t hz3_large_purge_due(uint64_t now, size_t *released) {
-  if (hz3_large_cache_count == 0) return 0;
-  *released += hz3_large_purge(false);
-  int64_t delay = hz_options.purge_delay_ms;
-  if (delay < 0) return 0;
-  uint64_t due = 0;
-  hz_lock_acquire(&hz3_large_cache_lock);
-  for (unsigned i = 0; i < hz3_large_cache_count; i++)
-    due = hz_due_min(due, hz3_large_cache[i].freed_ms + (uint64_t)delay);
-  hz_lock_release(&hz3_large_cache_lock);
-  return due != 0 && due <= now ? now + 1 : due;
-}
+size_t hz3_large_purge(bool force) { return hz_large_cache_purge(&hz3_large_cache, force); }
 
 uint64_t hz3_large_live_bytes(void) {
   return atomic_load_explicit(&hz3_large_live, memory_order_relaxed);
 }
-
-uint64_t hz3_large_cached_bytes(void) { return hz3_large_cache_total; }
-
-void hz3_large_lock(void) { hz_lock_acquire(&hz3_large_cache_lock); }
-void hz3_large_unlock(void) { hz_lock_release(&hz3_large_cache_lock); }
-void hz3_large_reset_lock(void) { hz_lock_reset(&hz3_large_cache_lock); }

@@ -128,7 +128,8 @@ bool hz_line_trim(size_t pad) {
 
 uint64_t hz_line_purge_due(uint64_t now, size_t *released) {
   if (!atomic_load_explicit(&hz3_ready, memory_order_acquire)) return 0;
-  uint64_t due = hz_due_min(hz3_arena_purge_due(now, released), hz3_large_purge_due(now, released));
+  uint64_t due = hz_due_min(hz3_arena_purge_due(now, released),
+                            hz_large_cache_purge_due(&hz3_large_cache, now, released));
   return hz_due_min(due, hz3_interior_purge_due(now, released));
 }
 
@@ -137,7 +138,7 @@ void hz_line_get_usage(hz_line_usage *usage) {
   if (!atomic_load_explicit(&hz3_ready, memory_order_acquire)) return;
   uint64_t mapped, in_use, free_bytes, committed;
   hz3_arena_usage(&mapped, &in_use, &free_bytes, &committed);
-  uint64_t large = hz3_large_live_bytes(), cached = hz3_large_cached_bytes();
+  uint64_t large = hz3_large_live_bytes(), cached = hz3_large_cache.total;
   usage->mapped_bytes = mapped + large + cached;
   usage->committed_bytes = committed + large + cached;
   usage->in_use_bytes = in_use + large;
@@ -158,18 +159,18 @@ unsigned hz_line_get_class_stats(hz_line_class_stats *out, unsigned max) {
 
 void hz_line_fork_prepare(void) {
   hz3_heaps_lock_all();
-  hz3_large_lock();
+  hz_lock_acquire(&hz3_large_cache.lock);
   hz3_arena_lock_all();
 }
 
 void hz_line_fork_parent(void) {
   hz3_arena_unlock_all();
-  hz3_large_unlock();
+  hz_lock_release(&hz3_large_cache.lock);
   hz3_heaps_unlock_all();
 }
 
 void hz_line_fork_child(void) {
   hz3_arena_reset_locks();
-  hz3_large_reset_lock();
+  hz_lock_reset(&hz3_large_cache.lock);
   hz3_heaps_after_fork_child();
 }

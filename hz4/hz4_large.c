@@ -2,9 +2,7 @@
 #include "hz4_large.h"
 #include "hz4_heap.h"
 #include "hz4_segment.h"
-#include "hz_options.h"
 #include "hz_os.h"
-#include "hz_purger.h"
 #include "hz_stats.h"
 
 #include <errno.h>
@@ -12,7 +10,6 @@
 #include <sys/mman.h>
 
 #define HZ4_HUGE_HEADER 64       /* header room below the user pointer */
-#define HZ4_HUGE_CACHE_ENTRIES 64
 
 typedef struct hz4_huge {
   char *base;                    /* mapping start, segment-aligned */
@@ -21,16 +18,6 @@ typedef struct hz4_huge {
   size_t usable;
 } hz4_huge;
 
-typedef struct hz4_huge_cached {
-  char *base;
-  size_t bytes;
-  uint64_t freed_ms;
-} hz4_huge_cached;
-
-static hz_lock hz4_huge_lock = HZ_LOCK_INIT;
-static hz4_huge_cached hz4_huge_cache[HZ4_HUGE_CACHE_ENTRIES];
-static unsigned hz4_huge_cache_count;
-static uint64_t hz4_huge_cache_total;
 static _Atomic uint64_t hz4_huge_live;
 
 static size_t hz4_round_seg(size_t n) {
@@ -47,32 +34,18 @@ static hz4_huge *hz4_huge_of(const void *p, unsigned kind) {
   return h->user == (const char *)p ? h : NULL;
 }
 
-static void hz4_huge_unmap(char *base, size_t bytes) {
+static void hz4_huge_unmap(void *base, size_t bytes) {
   hz4_map_clear(base, bytes);
   hz_os_unmap(base, bytes);
 }
 
-/* A cached mapping of at least `bytes`, cut down to exactly `bytes`. */
-static char *hz4_huge_from_cache(size_t bytes) {
-  if (hz4_huge_cache_count == 0) return NULL;
-  hz_lock_acquire(&hz4_huge_lock);
-  int best = -1;
-  for (unsigned i = 0; i < hz4_huge_cache_count; i++) {
-    size_t b = hz4_huge_cache[i].bytes;
-    if (b >= bytes && (best < 0 || b < hz4_huge_cache[best].bytes)) best = (int)i;
-  }
-  hz4_huge_cached taken = {NULL, 0, 0};
-  if (best >= 0) {
-    taken = hz4_huge_cache[best];
-    hz4_huge_cache[best] = hz4_huge_cache[--hz4_huge_cache_count];
-    hz4_huge_cache_total -= taken.bytes;
-  }
-  hz_lock_release(&hz4_huge_lock);
-  if (taken.base == NULL) return NULL;
-  if (taken.bytes > bytes) hz4_huge_unmap(taken.base + bytes, taken.bytes - bytes);
-  hz_stat_add(HZ_STAT_LARGE_CACHE_HITS, 1);
-  return taken.base;
+/* Both are whole segments, so a taken mapping is never short: only cut. */
+static bool hz4_huge_cut(void *base, size_t old_bytes, size_t bytes) {
+  hz4_huge_unmap((char *)base + bytes, old_bytes - bytes);
+  return true;
 }
+
+hz_large_cache hz4_large_cache = HZ_LARGE_CACHE_INIT(HZ4_SEG_SHIFT, hz4_huge_unmap, hz4_huge_cut);
 
 static char *hz4_huge_map(size_t bytes, size_t align) {
   char *base = hz_os_map_aligned(bytes, align);
@@ -90,7 +63,7 @@ void *hz4_large_alloc(size_t size, size_t align, bool *fresh) {
   if (bytes == 0) return NULL;
   int saved = errno;
   *fresh = false;
-  char *base = over ? NULL : hz4_huge_from_cache(bytes);
+  char *base = over ? NULL : hz_large_cache_take(&hz4_large_cache, bytes, 0);
   if (base == NULL) {
     hz4_large_purge(false);
     size_t map_align = over ? align : HZ4_SEG_SIZE;
@@ -134,30 +107,10 @@ void hz4_large_free(void *p, unsigned kind) {
   h->user = NULL;  /* a second free now finds no block: ignored */
   atomic_fetch_sub_explicit(&hz4_huge_live, bytes, memory_order_relaxed);
   hz_stat_large(-1, bytes);
-  uint64_t cap = (uint64_t)hz_options.large_cache_mb << 20;
-  if (kind == HZ4_MAP_HUGE && bytes <= cap / 4 && hz_options.purge_delay_ms != 0) {
-    hz_lock_acquire(&hz4_huge_lock);
-    /* Make room: evict the oldest entries past the count or byte bound. */
-    while (hz4_huge_cache_count > 0 && (hz4_huge_cache_count == HZ4_HUGE_CACHE_ENTRIES ||
-                                        hz4_huge_cache_total + bytes > cap)) {
-      hz4_huge_cached old = hz4_huge_cache[0];
-      memmove(&hz4_huge_cache[0], &hz4_huge_cache[1],
-              (hz4_huge_cache_count - 1) * sizeof(hz4_huge_cached));
-      hz4_huge_cache_count--;
-      hz4_huge_cache_total -= old.bytes;
-      hz_lock_release(&hz4_huge_lock);
-      hz4_huge_unmap(old.base, old.bytes);
-      hz_lock_acquire(&hz4_huge_lock);
-    }
-    bool first_pending = hz4_huge_cache_count == 0;  /* the purger may have ended */
-    hz4_huge_cache[hz4_huge_cache_count++] = (hz4_huge_cached){base, bytes, hz_os_now_ms()};
-    hz4_huge_cache_total += bytes;
-    hz_lock_release(&hz4_huge_lock);
-    hz4_large_purge(false);
-    if (first_pending) hz_purger_request();
-    return;
-  }
-  hz4_huge_unmap(base, bytes);
+  /* A cached mapping is reused with its segmap entries as they stand, and an
+   * over-aligned block's name its start at the user pointer, not the base. */
+  if (kind == HZ4_MAP_HUGE) hz_large_cache_put(&hz4_large_cache, base, bytes, hz_os_now_ms());
+  else hz4_huge_unmap(base, bytes);
 }
 
 void *hz4_large_realloc(void *p, unsigned kind, size_t size) {
@@ -219,49 +172,8 @@ void *hz4_large_realloc(void *p, unsigned kind, size_t size) {
   return q;
 }
 
-size_t hz4_large_purge(bool force) {
-  if (hz4_huge_cache_count == 0) return 0;
-  uint64_t now = hz_os_now_ms();
-  int64_t delay = hz_options.purge_delay_ms;
-  size_t released = 0;
-  for (;;) {
-    hz4_huge_cached victim = {NULL, 0, 0};
-    hz_lock_acquire(&hz4_huge_lock);
-    for (unsigned i = 0; i < hz4_huge_cache_count; i++) {
-      hz4_huge_cached *c = &hz4_huge_cache[i];
-      if (force || (delay >= 0 && now - c->freed_ms >= (uint64_t)delay)) {
-        victim = *c;
-        hz4_huge_cache[i] = hz4_huge_cache[--hz4_huge_cache_count];
-        hz4_huge_cache_total -= victim.bytes;
-        break;
-      }
-    }
-    hz_lock_release(&hz4_huge_lock);
-    if (victim.base == NULL) break;
-    hz4_huge_unmap(victim.base, victim.bytes);
-    released += victim.bytes;
-  }
-  return released;
-}
-
-uint64_t hz4_large_purge_due(uint64_t now, size_t *released) {
-  int64_t delay = hz_options.purge_delay_ms;
-  if (hz4_huge_cache_count == 0 || delay < 0) return 0;
-  *released += hz4_large_purge(false);
-  uint64_t due = 0;
-  hz_lock_acquire(&hz4_huge_lock);
-  for (unsigned i = 0; i < hz4_huge_cache_count; i++)
-    due = hz_due_min(due, hz4_huge_cache[i].freed_ms + (uint64_t)delay);
-  hz_lock_release(&hz4_huge_lock);
-  return due != 0 && due <= now ? now + 1 : due;
-}
+size_t hz4_large_purge(bool force) { return hz_large_cache_purge(&hz4_large_cache, force); }
 
 uint64_t hz4_large_live_bytes(void) {
   return atomic_load_explicit(&hz4_huge_live, memory_order_relaxed);
 }
-
-uint64_t hz4_large_cached_bytes(void) { return hz4_huge_cache_total; }
-
-void hz4_large_lock(void) { hz_lock_acquire(&hz4_huge_lock); }
-void hz4_large_unlock(void) { hz_lock_release(&hz4_huge_lock); }
-void hz4_large_reset_lock(void) { hz_lock_reset(&hz4_huge_lock); }

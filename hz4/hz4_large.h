@@ -6,14 +6,18 @@
  * The header (base, length, user pointer) sits at the start of the mapping,
  * before the user pointer; an over-aligned block (alignment >= 4 MiB) keeps
  * it in the 64 bytes below its user pointer. free() reads it only after the
- * segmap said the address is the start of one of our huge blocks. Freed
- * blocks wait in a cache bounded by HZ_LARGE_CACHE_MB and the purge delay. */
+ * segmap said the address is the start of one of our huge blocks. */
 #ifndef HZ4_LARGE_H
 #define HZ4_LARGE_H
+
+#include "hz_large_cache.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* Freed blocks wait here; the purger hook and fork handlers use it directly. */
+extern hz_large_cache hz4_large_cache;
 
 /* `align` is 0 or a power of two; *fresh says the memory reads zero. */
 void *hz4_large_alloc(size_t size, size_t align, bool *fresh);
@@ -23,13 +27,6 @@ void hz4_large_free(void *p, unsigned kind);
 size_t hz4_large_usable(const void *p, unsigned kind);
 void *hz4_large_realloc(void *p, unsigned kind, size_t size);
 size_t hz4_large_purge(bool force);
-/* The background purger's pass over the cache: like hz4_pool_purge_due. */
-uint64_t hz4_large_purge_due(uint64_t now, size_t *released);
 uint64_t hz4_large_live_bytes(void);
-uint64_t hz4_large_cached_bytes(void);
-
-void hz4_large_lock(void);
-void hz4_large_unlock(void);
-void hz4_large_reset_lock(void);
 
 #endif

@@ -130,7 +130,8 @@ void *hz_line_realloc(void *p, size_t usable, size_t size) {
 /* Only the process-wide stores: free slices of a live heap's segments belong
  * to that heap and go back from its own slow paths (hz4_heap_purge). */
 uint64_t hz_line_purge_due(uint64_t now, size_t *released) {
-  return hz_due_min(hz4_pool_purge_due(now, released), hz4_large_purge_due(now, released));
+  return hz_due_min(hz4_pool_purge_due(now, released),
+                    hz_large_cache_purge_due(&hz4_large_cache, now, released));
 }
 
 bool hz_line_trim(size_t pad) {
@@ -146,7 +147,7 @@ void hz_line_get_usage(hz_line_usage *usage) {
   if (!atomic_load_explicit(&hz4_ready, memory_order_acquire)) return;
   uint64_t mapped, in_use, committed;
   hz4_segments_usage(&mapped, &in_use, &committed);
-  uint64_t large = hz4_large_live_bytes(), cached = hz4_large_cached_bytes();
+  uint64_t large = hz4_large_live_bytes(), cached = hz4_large_cache.total;
   usage->mapped_bytes = mapped + large + cached;
   usage->committed_bytes = committed + large + cached;
   usage->in_use_bytes = in_use + large;  /* (in_use counts one-block pages already) */
@@ -167,18 +168,18 @@ unsigned hz_line_get_class_stats(hz_line_class_stats *out, unsigned max) {
 
 void hz_line_fork_prepare(void) {
   hz4_heaps_lock_all();
-  hz4_large_lock();
+  hz_lock_acquire(&hz4_large_cache.lock);
   hz4_segments_lock();
 }
 
 void hz_line_fork_parent(void) {
   hz4_segments_unlock();
-  hz4_large_unlock();
+  hz_lock_release(&hz4_large_cache.lock);
   hz4_heaps_unlock_all();
 }
 
 void hz_line_fork_child(void) {
   hz4_segments_reset_lock();
-  hz4_large_reset_lock();
+  hz_lock_reset(&hz4_large_cache.lock);
   hz4_heaps_after_fork_child();
 }

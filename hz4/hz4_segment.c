@@ -133,38 +133,41 @@ size_t hz4_segment_decommit(hz4_segment *seg) {
   return released;
 }
 
-size_t hz4_pool_purge(bool force) {
+/* Unmaps what is due at `now` (all when `force`) and returns when the rest is
+ * next due (0: none). Not now - pooled_ms >= delay: it wraps if pooled later. */
+static uint64_t hz4_pool_purge_at(uint64_t now, bool force, size_t *released) {
   int64_t delay = hz_options.purge_delay_ms;
   if (hz4_pool == NULL || (!force && delay < 0)) return 0;
-  uint64_t now = hz_os_now_ms();
   hz4_segment *victims = NULL;
+  uint64_t due = 0;
   hz_lock_acquire(&hz4_seg_lock);
   hz4_segment **link = &hz4_pool;
   while (*link != NULL) {
     hz4_segment *seg = *link;
-    if (force || now - seg->pooled_ms >= (uint64_t)delay) {
+    uint64_t when = seg->pooled_ms + (uint64_t)delay;
+    if (force || when <= now) {
       *link = seg->next;
       hz4_pool_retire_locked(seg);
       seg->next = victims;
       victims = seg;
     } else {
+      due = hz_due_min(due, when);
       link = &seg->next;
     }
   }
   hz_lock_release(&hz4_seg_lock);
-  return hz4_segments_unmap(victims);
+  *released += hz4_segments_unmap(victims);
+  return due;
+}
+
+size_t hz4_pool_purge(bool force) {
+  size_t released = 0;
+  if (hz4_pool != NULL) hz4_pool_purge_at(hz_os_now_ms(), force, &released);
+  return released;
 }
 
 uint64_t hz4_pool_purge_due(uint64_t now, size_t *released) {
-  int64_t delay = hz_options.purge_delay_ms;
-  if (delay < 0 || hz4_pool == NULL) return 0;
-  *released += hz4_pool_purge(false);
-  uint64_t due = 0;
-  hz_lock_acquire(&hz4_seg_lock);
-  for (hz4_segment *seg = hz4_pool; seg != NULL; seg = seg->next)
-    due = hz_due_min(due, seg->pooled_ms + (uint64_t)delay);
-  hz_lock_release(&hz4_seg_lock);
-  return due != 0 && due <= now ? now + 1 : due;
+  return hz4_pool_purge_at(now, false, released);
 }
 
 void hz4_map_set(void *base, size_t bytes, void *start, unsigned first) {
