@@ -62,5 +62,11 @@ void hz4_heap_decommit_beyond(hz4_heap *heap, size_t keep);
 /* The purge tick, at most every quarter delay: decommits dirty slices idle
  * past the purge delay and unmaps pooled segments idle past it. */
 void hz4_heap_purge(hz4_heap *heap);
+#if HZ4_SLICE_PURGE
+/* The purger's pass over the free slices of every heap on the list that
+ * starts at *first (HZ4_SLICE_PURGE): decommits those idle past the purge
+ * delay, skips heaps whose owner holds the slice lock. */
+uint64_t hz4_slices_purge_due(hz4_heap *const *first, uint64_t now, size_t *released);
+#endif
 
 #endif
