@@ -152,6 +152,12 @@
                                     only from the owner's own slow paths, so an idle thread keeps
                                     them) */
 #endif
+#ifndef HZ4_LOOSE_PURGE
+#define HZ4_LOOSE_PURGE      1   /* 1 (with HZ4_SLICE_PURGE and HZ4_BUDGET_PARTIAL): the purger also
+                                    decommits the interiors of loose objects (HZ4_LOOSE_MIN_SIZE) of
+                                    a heap that put none back for HZ_PURGE_DELAY_MS; pages of those
+                                    classes change their free and partial lists under the slice lock */
+#endif
 #ifndef HZ4_SLICE_PURGE_MIN_BYTES
 #define HZ4_SLICE_PURGE_MIN_BYTES ((size_t)2 << 20) /* with HZ4_SLICE_PURGE: a heap asks for the purger
                                                        thread once its dirty slices reach this */

@@ -103,6 +103,7 @@ typedef struct hz4_heap {
   uint64_t slices_used;                  /* slices held by this heap's pages */
   hz_refault refault;                    /* the partial stage of the dirty budget (HZ4_BUDGET_PARTIAL) */
   uint64_t loose_bytes;                  /* resident free objects of large classes in live pages */
+  uint64_t loose_put_ms;                 /* last loose put (HZ4_LOOSE_PURGE) */
   int64_t published[HZ4_CLASS_COUNT];    /* live share last added to the peak gauges (HZ_STATS) */
   struct hz4_heap *parked_next;          /* on the parked list (heaps lock) */
   uint64_t attach_ms;                    /* when the current thread attached (HZ4_EXIT_PURGE_CHURN) */

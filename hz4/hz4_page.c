@@ -7,6 +7,8 @@
 #include "hz_purger.h"
 #include "hz_stats.h"
 
+#define HZ4_LOOSE_LOCKED (HZ4_LOOSE_PURGE && HZ4_SLICE_PURGE && HZ4_BUDGET_PARTIAL)
+
 #if HZ4_SLICE_PURGE
 /* Uncontended but for a purger pass over this heap: one atomic pair per
  * page slow path, never on the object fast paths. */
@@ -27,7 +29,8 @@ static hz_noinline void hz4_slices_note_slow(void) {
  * allocates in the freeing thread, which would take the slices just freed
  * (an immediate double free of a block would then hit a live page). */
 static inline void hz4_slices_note(const hz4_heap *heap) {
-  if (heap->dirty_count >= (HZ4_SLICE_PURGE_MIN_BYTES >> HZ4_SLICE_SHIFT) &&
+  uint64_t dirty = heap->dirty_count + (HZ4_LOOSE_LOCKED ? heap->loose_bytes >> HZ4_SLICE_SHIFT : 0);
+  if (dirty >= (HZ4_SLICE_PURGE_MIN_BYTES >> HZ4_SLICE_SHIFT) &&
       !atomic_load_explicit(&hz4_slices_pending, memory_order_relaxed))
     hz4_slices_note_slow();
 }
@@ -159,10 +162,10 @@ static void hz4_heap_purge_locked(hz4_heap *heap);
 
 static hz4_page *hz4_page_carve(hz4_heap *heap, hz4_segment *seg, int first, unsigned cls, unsigned slices);
 
-hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned align_slices) {
+/* Called and returns with the slice lock held; drops it for a new segment. */
+static hz4_page *hz4_page_alloc_locked(hz4_heap *heap, unsigned cls, unsigned slices, unsigned align_slices) {
   hz4_segment *seg;
   int first = -1;
-  hz4_slices_lock(heap);
   for (seg = heap->segs; seg != NULL; seg = seg->next) {
     /* Prefer slices that are still resident: no page faults, no RSS growth. */
     first = hz4_find_run(seg->free_slices & seg->dirty_slices, slices, align_slices);
@@ -176,19 +179,21 @@ hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned
     /* Before new memory: dead threads' heaps whose objects came home. */
     hz4_parked_reclaim_flagged();
     seg = hz4_segment_acquire(heap);
-    if (seg == NULL) return NULL;
     hz4_slices_lock(heap);
+    if (seg == NULL) return NULL;
     hz4_segs_add(heap, seg);
     heap->dirty_count += hz_popcount64(seg->dirty_slices);
     if (seg->dirty_slices != 0) hz4_slices_note(heap);  /* resident slices from the pool */
     first = hz4_find_run(seg->free_slices & seg->dirty_slices, slices, align_slices);
     if (first < 0) first = hz4_find_run(seg->free_slices, slices, align_slices);
-    if (first < 0) {  /* cannot happen for slices <= 32, align <= 32 */
-      hz4_slices_unlock(heap);
-      return NULL;
-    }
+    if (first < 0) return NULL;  /* cannot happen for slices <= 32, align <= 32 */
   }
-  hz4_page *page = hz4_page_carve(heap, seg, first, cls, slices);
+  return hz4_page_carve(heap, seg, first, cls, slices);
+}
+
+hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned align_slices) {
+  hz4_slices_lock(heap);
+  hz4_page *page = hz4_page_alloc_locked(heap, cls, slices, align_slices);
   hz4_slices_unlock(heap);
   return page;
 }
@@ -283,17 +288,27 @@ static void hz4_page_release_locked(hz4_heap *heap, hz4_page *page) {
 #if HZ4_BUDGET_PARTIAL
 /* A loose object stays in its live page: mark it, count it, check the budget
  * (out of line: the common page_put stays as short as before). */
-static hz_noinline void hz4_loose_put(hz4_heap *heap, hz4_page *page, void *p) {
+static void hz4_loose_put_locked(hz4_heap *heap, hz4_page *page, void *p) {
   ((uintptr_t *)p)[1] = HZ4_LOOSE_RESIDENT;
   page->loose++;
   heap->loose_bytes += page->size;
-  hz4_slices_lock(heap);
+#if HZ4_LOOSE_LOCKED
+  heap->loose_put_ms = hz_os_now_ms();
+  hz4_slices_note(heap);
+#endif
   hz4_heap_over_budget(heap);
+}
+
+static hz_noinline void hz4_loose_put(hz4_heap *heap, hz4_page *page, void *p) {
+  hz4_slices_lock(heap);
+  hz4_loose_put_locked(heap, page, p);
   hz4_slices_unlock(heap);
 }
 #endif
 
-void hz4_page_put(hz4_heap *heap, hz4_page *page, void *p) {
+/* `locked`: the caller holds the slice lock (HZ4_LOOSE_PURGE's classes). */
+static inline __attribute__((always_inline)) void hz4_page_put_in(hz4_heap *heap, hz4_page *page, void *p,
+                                                                  bool locked) {
   /* Cheap guards against a double free reaching the page: a second copy of
    * the object must not make a page with live objects look empty. */
   if (hz_unlikely(page->used == 0 || p == page->free || page->slices == 0)) {
@@ -307,13 +322,36 @@ void hz4_page_put(hz4_heap *heap, hz4_page *page, void *p) {
   if (page->used == 0 &&
       (!HZ4_SPARE_PAGE || heap->partial[page->cls] != page || page->next != NULL)) {
     hz4_partial_remove(heap, page);
-    hz4_page_release(heap, page);
+    if (locked) hz4_page_release_locked(heap, page);
+    else hz4_page_release(heap, page);
   }
 #if HZ4_BUDGET_PARTIAL
-  else if (hz_unlikely(page->size >= HZ4_LOOSE_MIN_SIZE) && page->cls != HZ4_CLS_BLOCK) {
-    hz4_loose_put(heap, page, p);
+  /* (With HZ4_LOOSE_LOCKED these classes come here only locked.) */
+  else if ((locked || !HZ4_LOOSE_LOCKED) && hz_unlikely(page->size >= HZ4_LOOSE_MIN_SIZE) &&
+           page->cls != HZ4_CLS_BLOCK) {
+    if (locked) hz4_loose_put_locked(heap, page, p);
+    else hz4_loose_put(heap, page, p);
   }
 #endif
+}
+
+#if HZ4_LOOSE_LOCKED
+/* The purger walks these classes' partial pages and free lists. */
+static hz_noinline void hz4_page_put_loose(hz4_heap *heap, hz4_page *page, void *p) {
+  hz4_slices_lock(heap);
+  hz4_page_put_in(heap, page, p, true);
+  hz4_slices_unlock(heap);
+}
+#endif
+
+void hz4_page_put(hz4_heap *heap, hz4_page *page, void *p) {
+#if HZ4_LOOSE_LOCKED
+  if (hz_unlikely(page->size >= HZ4_LOOSE_MIN_SIZE) && page->cls != HZ4_CLS_BLOCK) {
+    hz4_page_put_loose(heap, page, p);
+    return;
+  }
+#endif
+  hz4_page_put_in(heap, page, p, false);
 }
 
 static _Atomic uint64_t hz4_block_live;
@@ -394,12 +432,15 @@ uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool new_pag
   hz4_page *page = heap->partial[cls];
   bool loose = HZ4_BUDGET_PARTIAL && info->size >= HZ4_LOOSE_MIN_SIZE;
   uint64_t returned = 0;  /* bytes of decommitted loose objects taken again */
+  bool locked = HZ4_LOOSE_LOCKED && loose;
+  if (locked) hz4_slices_lock(heap);
   /* Every listed page yields at least one object, so this walk is as long
    * as the number of objects taken. */
   while (got < want) {
     if (page == NULL) {
       if (!new_page || got != 0) break;
-      page = hz4_page_alloc(heap, cls, info->slices, 1);
+      page = locked ? hz4_page_alloc_locked(heap, cls, info->slices, 1)
+                    : hz4_page_alloc(heap, cls, info->slices, 1);
       if (page == NULL) break;
       hz4_partial_push(heap, page);
     }
@@ -448,6 +489,7 @@ uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool new_pag
     page = next;
   }
   if (tail) *(void **)tail = NULL;
+  if (locked) hz4_slices_unlock(heap);
 #if HZ4_BUDGET_PARTIAL
   if (returned != 0) hz_refault_note(&heap->refault, returned >> HZ4_SLICE_SHIFT);
 #else
@@ -536,6 +578,20 @@ static uint64_t hz4_heap_slices_due(hz4_heap *heap, uint64_t now, uint64_t delay
       due = hz_due_min(due, seg->dirty_since_ms + delay);
     }
   }
+#if HZ4_LOOSE_LOCKED
+  /* Loose objects go back once the heap put none for a delay: an idle
+   * heap's, all at once, under one hold of the lock. */
+  if (heap->loose_bytes != 0) {
+    if (now - heap->loose_put_ms >= delay) {
+      uint64_t before = heap->loose_bytes;
+      hz4_heap_return_loose(heap, (before >> HZ4_SLICE_SHIFT) + 1);
+      *released += before - heap->loose_bytes;
+      hz_stat_add(HZ_STAT_SLICE_PURGE_BYTES, before - heap->loose_bytes);
+    } else {
+      due = hz_due_min(due, heap->loose_put_ms + delay);
+    }
+  }
+#endif
   hz4_slices_unlock(heap);
   return due;
 }

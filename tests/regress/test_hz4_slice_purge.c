@@ -4,14 +4,18 @@
  * blocks, since free slices belong to their heap without a lock; a server
  * thread that freed most of a burst and went idle kept it (bench_release
  * T=2 order 0: 113 MiB for a 52 MiB live set). Each heap now has a slice
- * lock the purger tries (HZ4_SLICE_PURGE, docs/hz4.md).
+ * lock the purger tries (HZ4_SLICE_PURGE, docs/hz4.md). The same held for
+ * free objects of 64 KiB and more in pages one live object pins ("loose",
+ * HZ4_LOOSE_PURGE): order 1 kept 213 MiB with the slices returned.
  *
  * Checks (hz4 only; other lines print a skip): a worker fills 16 MiB of
  * 512 KiB blocks (one-block pages, seven to a segment), frees three in four
  * (12 MiB, under the dirty budget, and every segment keeps a live block, so
  * none is pooled) and then blocks in sem_wait with its heap alive. While it
- * waits, RSS falls by most of the 12 MiB; its kept blocks keep their
- * contents; afterwards the freed slices come back writable and calloc'ed
+ * waits, RSS falls by most of the 12 MiB. Then it fills 12 MiB of 96 KiB
+ * objects (class pages of ten), frees three in four (9 MiB of loose objects,
+ * each page keeps live ones) and waits again: RSS falls by most of the 9 MiB.
+ * Kept blocks and objects keep their contents; afterwards the freed slices come back writable and calloc'ed
  * ones read zero. A fork child of the idle process allocates and frees
  * (no lock left held). With HZ_PURGE_THREAD=0 (a re-exec of itself) RSS
  * does not fall, which shows the check measures the purger. */
@@ -28,8 +32,11 @@
 
 #define BLOCK_BYTES ((size_t)512 << 10)
 #define BLOCKS 32 /* 16 MiB, 12 of them freed */
+#define LOOSE_BYTES ((size_t)96 << 10)
+#define LOOSE 128 /* 12 MiB, 9 of them freed */
 
 static unsigned char *blocks[BLOCKS];
+static unsigned char *loose[LOOSE];
 static sem_t freed, resume;
 static int bad_contents, nonzero, failures;
 
@@ -70,6 +77,38 @@ static void *worker(void *arg) {
   sem_post(&freed);
   while (sem_wait(&resume) != 0) {
   }
+  for (int i = 0; i < LOOSE; i++) {
+    loose[i] = malloc(LOOSE_BYTES);
+    if (loose[i] == NULL) {
+      failures++;
+      continue;
+    }
+    memset(loose[i], (i & 0x7f) + 1, LOOSE_BYTES);
+  }
+  for (int i = 0; i < LOOSE; i++)
+    if (i % 4 != 0) {
+      free(loose[i]);
+      loose[i] = NULL;
+    }
+  sem_post(&freed);
+  while (sem_wait(&resume) != 0) {
+  }
+  for (int i = 0; i < LOOSE; i += 4)
+    for (size_t k = 0; k < LOOSE_BYTES; k += 4096)
+      if (loose[i] != NULL && loose[i][k] != (unsigned char)((i & 0x7f) + 1)) bad_contents++;
+  for (int i = 0; i < LOOSE; i++) {
+    if (loose[i] != NULL) continue;
+    loose[i] = i % 2 ? calloc(1, LOOSE_BYTES) : malloc(LOOSE_BYTES);
+    if (loose[i] == NULL) {
+      failures++;
+      continue;
+    }
+    if (i % 2)
+      for (size_t k = 0; k < LOOSE_BYTES; k += 512)
+        if (loose[i][k] != 0) nonzero++;
+    memset(loose[i], 0xa5, LOOSE_BYTES);
+  }
+  for (int i = 0; i < LOOSE; i++) free(loose[i]);
   for (int i = 0; i < BLOCKS; i += 4)
     for (size_t k = 0; k < BLOCK_BYTES; k += 4096)
       if (blocks[i] != NULL && blocks[i][k] != (unsigned char)((i & 0x7f) + 1)) bad_contents++;
@@ -89,12 +128,9 @@ static void *worker(void *arg) {
   return NULL;
 }
 
-/* Runs the worker up to its idle wait, sleeps, and returns the KiB of RSS
+/* Waits for the worker's next idle wait, sleeps, and returns the KiB of RSS
  * that went back meanwhile; the worker is left waiting. */
-static long start_and_idle(pthread_t *thread) {
-  sem_init(&freed, 0, 0);
-  sem_init(&resume, 0, 0);
-  if (pthread_create(thread, NULL, worker, NULL) != 0) return -1;
+static long idle_drop(void) {
   while (sem_wait(&freed) != 0) {
   }
   long full = rss_kib();
@@ -103,6 +139,18 @@ static long start_and_idle(pthread_t *thread) {
   sleep_ms(600);
   long idle = rss_kib();
   return full < 0 || idle < 0 ? -1 : full - idle;
+}
+
+static long start_and_idle(pthread_t *thread) {
+  sem_init(&freed, 0, 0);
+  sem_init(&resume, 0, 0);
+  if (pthread_create(thread, NULL, worker, NULL) != 0) return -1;
+  return idle_drop();
+}
+
+static long next_idle(void) {
+  sem_post(&resume);
+  return idle_drop();
 }
 
 static void finish(pthread_t thread) {
@@ -120,6 +168,8 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "off") == 0) {
     long dropped = start_and_idle(&thread);
     CHECK(dropped >= 0 && dropped < 2048, "without the purger %ld KiB went back while idle", dropped);
+    dropped = next_idle();
+    CHECK(dropped >= 0 && dropped < 2048, "without the purger %ld KiB of loose objects went back", dropped);
     finish(thread);
     return hz_test_finish();
   }
@@ -140,6 +190,9 @@ int main(int argc, char **argv) {
   int status = 0;
   CHECK(child > 0 && waitpid(child, &status, 0) == child, "fork/wait");
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "fork child failed (status %d)", status);
+
+  dropped = next_idle();
+  CHECK(dropped >= 6144, "only %ld KiB of 9 MiB of loose objects an idle live thread freed went back", dropped);
 
   finish(thread);
   CHECK(failures == 0, "%d allocations failed", failures);
