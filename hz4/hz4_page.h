@@ -1,7 +1,9 @@
 /* hz4 pages: runs of slices in a heap's own segments. Everything here is
- * done by the owner heap only (a thread, or the shared heap under its lock),
- * so no locks: the segment lock is taken only when a whole segment comes
- * from or goes to the pool. */
+ * done by the owner heap only (a thread, or the shared heap under its lock);
+ * the heap's slice lock (HZ4_SLICE_PURGE) is there only to keep the
+ * background purger out while free slices, or the free lists of loose-object
+ * classes (HZ4_LOOSE_PURGE), change. The segment lock is taken only when a
+ * whole segment comes from or goes to the pool. */
 #ifndef HZ4_PAGE_H
 #define HZ4_PAGE_H
 
