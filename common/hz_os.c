@@ -19,16 +19,23 @@
 
 /* ---- the lock (lives here to keep the syscall in one file) ---- */
 
+/* Both keep errno: a wait that finds the lock already changed fails with
+ * EAGAIN, and free() must not change errno (a heap's slice or span lock is
+ * contended by the background purger inside free). */
 void hz_lock_slow(hz_lock *lock) {
+  int saved = errno;
   int state = atomic_exchange_explicit(&lock->state, 2, memory_order_acquire);
   while (state != 0) {
     syscall(SYS_futex, &lock->state, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
     state = atomic_exchange_explicit(&lock->state, 2, memory_order_acquire);
   }
+  errno = saved;
 }
 
 void hz_unlock_wake(hz_lock *lock) {
+  int saved = errno;
   syscall(SYS_futex, &lock->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+  errno = saved;
 }
 
 /* ---- pages ---- */

@@ -144,6 +144,24 @@
 #endif
 #define HZ4_LOOSE_RESIDENT   ((uintptr_t)0x6c6f6f7365526573ull)  /* word 1 of a loose free object */
 #define HZ4_LOOSE_RETURNED   ((uintptr_t)0x6c6f6f736552746eull)  /* ... whose interior was decommitted */
+#ifndef HZ4_SLICE_PURGE
+#define HZ4_SLICE_PURGE      1   /* 1: the background purger also decommits free slices of live and
+                                    parked heaps' segments idle past HZ_PURGE_DELAY_MS; each heap's
+                                    slice lock, taken by its owner where free slices change, is only
+                                    tried by the purger, which skips a busy heap (0: they go back
+                                    only from the owner's own slow paths, so an idle thread keeps
+                                    them) */
+#endif
+#ifndef HZ4_LOOSE_PURGE
+#define HZ4_LOOSE_PURGE      1   /* 1 (with HZ4_SLICE_PURGE and HZ4_BUDGET_PARTIAL): the purger also
+                                    decommits the interiors of loose objects (HZ4_LOOSE_MIN_SIZE) of
+                                    a heap that put none back for HZ_PURGE_DELAY_MS; pages of those
+                                    classes change their free and partial lists under the slice lock */
+#endif
+#ifndef HZ4_SLICE_PURGE_MIN_BYTES
+#define HZ4_SLICE_PURGE_MIN_BYTES ((size_t)2 << 20) /* with HZ4_SLICE_PURGE: a heap asks for the purger
+                                                       thread once its dirty slices reach this */
+#endif
 #ifndef HZ4_CHAIN_RAISES_LIMIT
 #define HZ4_CHAIN_RAISES_LIMIT 1 /* 1: collected remote frees raise their bin's limit until the
                                     bin runs dry (0: the next local free trims it) */

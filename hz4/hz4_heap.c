@@ -18,8 +18,10 @@ __thread hz4_heap *hz4_tls_heap = (hz4_heap *)&hz4_heap_empty;
 static __thread uint8_t hz4_tls_state;
 
 static pthread_key_t hz4_exit_key;
-/* Lock order (fork takes them in this order): shared, heaps, remote buffers,
- * large, segments. */
+/* Lock order (fork takes them in this order): the slice pass, shared, heaps,
+ * remote buffers, large, segments. A heap's slice lock comes after the
+ * heaps lock and before the segment lock; an owner never waits for the
+ * heaps lock while holding its own. */
 static hz_lock hz4_heaps_lock = HZ_LOCK_INIT;   /* ids, the parked and all-heaps lists */
 static hz4_heap *hz4_parked;                     /* heaps of exited threads, to adopt */
 static uint64_t hz4_parked_count;
@@ -36,6 +38,11 @@ static bool hz4_churn_deferred;
  * heap again, so nothing they do is stranded in a dead thread's cache. */
 static hz_lock hz4_shared_lock = HZ_LOCK_INIT;
 static hz4_heap *hz4_shared_heap;
+
+/* HZ4_SLICE_PURGE: held by the purger for a pass over the heaps' free
+ * slices, and across fork, so that the child never inherits a slice lock
+ * the purger held. */
+static hz_lock hz4_slices_pass_lock = HZ_LOCK_INIT;
 
 /* ---- statistics (HZ_STATS; see hz4_bin) ---- */
 
@@ -237,7 +244,9 @@ static hz4_heap *hz4_heap_create_locked(void) {
   heap->id = hz4_next_id++;
   hz4_heap_set_limits(heap);
   heap->all_next = hz4_all_heaps;
-  hz4_all_heaps = heap;
+  /* Published for the purger's walk, which takes no lock (heaps are never
+   * unmapped, and all_next is not written again). */
+  __atomic_store_n(&hz4_all_heaps, heap, __ATOMIC_RELEASE);
   return heap;
 }
 
@@ -656,7 +665,21 @@ void hz4_heaps_trim(void) { hz4_oom_reclaim(NULL); }
 
 uint64_t hz4_heaps_live(void) { return hz4_live_count; }
 
+uint64_t hz4_heaps_slices_due(uint64_t now, size_t *released) {
+#if HZ4_SLICE_PURGE
+  hz_lock_acquire(&hz4_slices_pass_lock);
+  uint64_t due = hz4_slices_purge_due(&hz4_all_heaps, now, released);
+  hz_lock_release(&hz4_slices_pass_lock);
+  return due;
+#else
+  (void)now;
+  (void)released;
+  return 0;
+#endif
+}
+
 void hz4_heaps_lock_all(void) {
+  hz_lock_acquire(&hz4_slices_pass_lock);
   hz_lock_acquire(&hz4_shared_lock);
   hz_lock_acquire(&hz4_heaps_lock);
   hz4_rbufs_lock();
@@ -666,6 +689,7 @@ void hz4_heaps_unlock_all(void) {
   hz4_rbufs_unlock();
   hz_lock_release(&hz4_heaps_lock);
   hz_lock_release(&hz4_shared_lock);
+  hz_lock_release(&hz4_slices_pass_lock);
 }
 
 /* In the child only the forking thread exists. Heaps of the other threads
@@ -676,5 +700,9 @@ void hz4_heaps_after_fork_child(void) {
   hz4_rbufs_reset_lock();
   hz_lock_reset(&hz4_heaps_lock);
   hz_lock_reset(&hz4_shared_lock);
+  /* No purger pass was running (prepare held this), so every slice lock not
+   * held by a thread that is gone in the child is free; those that are stay
+   * held, and the purger skips their heaps. */
+  hz_lock_reset(&hz4_slices_pass_lock);
   hz4_live_count = hz4_tls_heap->id != HZ4_OWNER_NONE ? 1 : 0;
 }

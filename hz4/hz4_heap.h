@@ -95,10 +95,15 @@ typedef struct hz4_heap {
   uint32_t spare_count;
   _Alignas(64) _Atomic(hz4_rbuf *) returned; /* our buffers, sent back by receivers that had enough */
   uint64_t purge_last_ms;
+  /* HZ4_SLICE_PURGE: held by whoever changes the free slices of the heap's
+   * segments (free/dirty bits, dirty_count, the segs list); the background
+   * purger only tries it. */
+  hz_lock slices_lock;
   uint64_t dirty_count;                  /* dirty slices of the segments this heap owns */
   uint64_t slices_used;                  /* slices held by this heap's pages */
   hz_refault refault;                    /* the partial stage of the dirty budget (HZ4_BUDGET_PARTIAL) */
   uint64_t loose_bytes;                  /* resident free objects of large classes in live pages */
+  uint64_t loose_put_ms;                 /* last loose put (HZ4_LOOSE_PURGE) */
   int64_t published[HZ4_CLASS_COUNT];    /* live share last added to the peak gauges (HZ_STATS) */
   struct hz4_heap *parked_next;          /* on the parked list (heaps lock) */
   uint64_t attach_ms;                    /* when the current thread attached (HZ4_EXIT_PURGE_CHURN) */
@@ -160,6 +165,11 @@ void hz4_class_counts(unsigned cls, uint64_t *allocs, uint64_t *frees);
 void hz4_stats_publish(hz4_heap *heap, unsigned cls);
 #define HZ4_STATS_SAMPLE(heap, cls) \
   do { if (hz_unlikely(hz_options.stats)) hz4_stats_publish(heap, cls); } while (0)
+
+/* The background purger's pass over every heap's free slices
+ * (HZ4_SLICE_PURGE): decommits those idle past the purge delay, adds the
+ * bytes to *released; the next due time, 0 if none. */
+uint64_t hz4_heaps_slices_due(uint64_t now, size_t *released);
 
 void hz4_heaps_lock_all(void);
 void hz4_heaps_unlock_all(void);

@@ -127,11 +127,12 @@ void *hz_line_realloc(void *p, size_t usable, size_t size) {
   return hz_shim_realloc_move(p, usable, size);
 }
 
-/* Only the process-wide stores: free slices of a live heap's segments belong
- * to that heap and go back from its own slow paths (hz4_heap_purge). */
+/* The process-wide stores, and (HZ4_SLICE_PURGE) the free slices of every
+ * heap's segments, so that an idle thread's freed pages go back too. */
 uint64_t hz_line_purge_due(uint64_t now, size_t *released) {
-  return hz_due_min(hz4_pool_purge_due(now, released),
-                    hz_large_cache_purge_due(&hz4_large_cache, now, released));
+  uint64_t due = hz_due_min(hz4_pool_purge_due(now, released),
+                            hz_large_cache_purge_due(&hz4_large_cache, now, released));
+  return hz_due_min(due, hz4_heaps_slices_due(now, released));
 }
 
 bool hz_line_trim(size_t pad) {

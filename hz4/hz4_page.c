@@ -4,7 +4,41 @@
 #include "hz_bits.h"
 #include "hz_options.h"
 #include "hz_os.h"
+#include "hz_purger.h"
 #include "hz_stats.h"
+
+#define HZ4_LOOSE_LOCKED (HZ4_LOOSE_PURGE && HZ4_SLICE_PURGE && HZ4_BUDGET_PARTIAL)
+
+#if HZ4_SLICE_PURGE
+/* Uncontended but for a purger pass over this heap: one atomic pair per
+ * page slow path, never on the object fast paths. */
+static inline void hz4_slices_lock(hz4_heap *heap) { hz_lock_acquire(&heap->slices_lock); }
+static inline void hz4_slices_unlock(hz4_heap *heap) { hz_lock_release(&heap->slices_lock); }
+
+/* Some heap may have dirty slices the purger has not seen: set by the owner
+ * (under its slice lock) when the purger may be idle, cleared by a purger
+ * pass that finds nothing left to wait for. */
+static _Atomic int hz4_slices_pending;
+
+static hz_noinline void hz4_slices_note_slow(void) {
+  atomic_store_explicit(&hz4_slices_pending, 1, memory_order_relaxed);
+  hz_purger_request();
+}
+/* Only from HZ4_SLICE_PURGE_MIN_BYTES of dirty slices in the heap: starting
+ * the thread costs more than a few slices are worth, and its start
+ * allocates in the freeing thread, which would take the slices just freed
+ * (an immediate double free of a block would then hit a live page). */
+static inline void hz4_slices_note(const hz4_heap *heap) {
+  uint64_t dirty = heap->dirty_count + (HZ4_LOOSE_LOCKED ? heap->loose_bytes >> HZ4_SLICE_SHIFT : 0);
+  if (dirty >= (HZ4_SLICE_PURGE_MIN_BYTES >> HZ4_SLICE_SHIFT) &&
+      !atomic_load_explicit(&hz4_slices_pending, memory_order_relaxed))
+    hz4_slices_note_slow();
+}
+#else
+static inline void hz4_slices_lock(hz4_heap *heap) { (void)heap; }
+static inline void hz4_slices_unlock(hz4_heap *heap) { (void)heap; }
+static inline void hz4_slices_note(const hz4_heap *heap) { (void)heap; }
+#endif
 
 static inline uint64_t hz4_run_mask(unsigned first, unsigned count) {
   return (count >= 64 ? ~0ull : ((1ull << count) - 1)) << first;
@@ -123,7 +157,13 @@ static void hz4_heap_over_budget(hz4_heap *heap) {
 
 /* ---- pages ---- */
 
-hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned align_slices) {
+static void hz4_page_release_locked(hz4_heap *heap, hz4_page *page);
+static void hz4_heap_purge_locked(hz4_heap *heap);
+
+static hz4_page *hz4_page_carve(hz4_heap *heap, hz4_segment *seg, int first, unsigned cls, unsigned slices);
+
+/* Called and returns with the slice lock held; drops it for a new segment. */
+static hz4_page *hz4_page_alloc_locked(hz4_heap *heap, unsigned cls, unsigned slices, unsigned align_slices) {
   hz4_segment *seg;
   int first = -1;
   for (seg = heap->segs; seg != NULL; seg = seg->next) {
@@ -133,16 +173,33 @@ hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned
     if (first >= 0) break;
   }
   if (first < 0) {
+    /* The reclaim takes the heaps lock and parked heaps' slice locks: not
+     * under ours. The new segment is nobody else's until it is listed. */
+    hz4_slices_unlock(heap);
     /* Before new memory: dead threads' heaps whose objects came home. */
     hz4_parked_reclaim_flagged();
     seg = hz4_segment_acquire(heap);
+    hz4_slices_lock(heap);
     if (seg == NULL) return NULL;
     hz4_segs_add(heap, seg);
     heap->dirty_count += hz_popcount64(seg->dirty_slices);
+    if (seg->dirty_slices != 0) hz4_slices_note(heap);  /* resident slices from the pool */
     first = hz4_find_run(seg->free_slices & seg->dirty_slices, slices, align_slices);
     if (first < 0) first = hz4_find_run(seg->free_slices, slices, align_slices);
     if (first < 0) return NULL;  /* cannot happen for slices <= 32, align <= 32 */
   }
+  return hz4_page_carve(heap, seg, first, cls, slices);
+}
+
+hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned align_slices) {
+  hz4_slices_lock(heap);
+  hz4_page *page = hz4_page_alloc_locked(heap, cls, slices, align_slices);
+  hz4_slices_unlock(heap);
+  return page;
+}
+
+/* Takes the run at `first` of `seg` for a new page; under the slice lock. */
+static hz4_page *hz4_page_carve(hz4_heap *heap, hz4_segment *seg, int first, unsigned cls, unsigned slices) {
   uint64_t run = hz4_run_mask((unsigned)first, slices);
   bool zero = (seg->zero_slices & run) == run;
   heap->slices_used += slices;
@@ -187,6 +244,12 @@ hz4_page *hz4_page_alloc(hz4_heap *heap, unsigned cls, unsigned slices, unsigned
 }
 
 void hz4_page_release(hz4_heap *heap, hz4_page *page) {
+  hz4_slices_lock(heap);
+  hz4_page_release_locked(heap, page);
+  hz4_slices_unlock(heap);
+}
+
+static void hz4_page_release_locked(hz4_heap *heap, hz4_page *page) {
   hz4_segment *seg = hz4_segment_of(page);
   unsigned first = (unsigned)(page - seg->pages), slices = page->slices;
   for (unsigned i = 0; i < slices; i++) seg->tags[first + i] = 0;
@@ -206,6 +269,7 @@ void hz4_page_release(hz4_heap *heap, hz4_page *page) {
     heap->dirty_count += hz_popcount64(run & ~seg->dirty_slices);
     seg->dirty_slices |= run;
     seg->dirty_since_ms = now;
+    hz4_slices_note(heap);
   }
   hz_stat_add(HZ_STAT_SPANS_RELEASED, 1);
   /* An empty segment goes to the pool unless it is the heap's only one. */
@@ -215,7 +279,7 @@ void hz4_page_release(hz4_heap *heap, hz4_page *page) {
     heap->dirty_count -= hz_popcount64(seg->dirty_slices);
     hz4_segment_release(seg);
   }
-  hz4_heap_purge(heap);
+  hz4_heap_purge_locked(heap);
 #if HZ4_BUDGET_PARTIAL
   hz4_heap_over_budget(heap);
 #endif
@@ -224,15 +288,27 @@ void hz4_page_release(hz4_heap *heap, hz4_page *page) {
 #if HZ4_BUDGET_PARTIAL
 /* A loose object stays in its live page: mark it, count it, check the budget
  * (out of line: the common page_put stays as short as before). */
-static hz_noinline void hz4_loose_put(hz4_heap *heap, hz4_page *page, void *p) {
+static void hz4_loose_put_locked(hz4_heap *heap, hz4_page *page, void *p) {
   ((uintptr_t *)p)[1] = HZ4_LOOSE_RESIDENT;
   page->loose++;
   heap->loose_bytes += page->size;
+#if HZ4_LOOSE_LOCKED
+  heap->loose_put_ms = hz_os_now_ms();
+  hz4_slices_note(heap);
+#endif
   hz4_heap_over_budget(heap);
+}
+
+static hz_noinline void hz4_loose_put(hz4_heap *heap, hz4_page *page, void *p) {
+  hz4_slices_lock(heap);
+  hz4_loose_put_locked(heap, page, p);
+  hz4_slices_unlock(heap);
 }
 #endif
 
-void hz4_page_put(hz4_heap *heap, hz4_page *page, void *p) {
+/* `locked`: the caller holds the slice lock (HZ4_LOOSE_PURGE's classes). */
+static inline __attribute__((always_inline)) void hz4_page_put_in(hz4_heap *heap, hz4_page *page, void *p,
+                                                                  bool locked) {
   /* Cheap guards against a double free reaching the page: a second copy of
    * the object must not make a page with live objects look empty. */
   if (hz_unlikely(page->used == 0 || p == page->free || page->slices == 0)) {
@@ -246,13 +322,36 @@ void hz4_page_put(hz4_heap *heap, hz4_page *page, void *p) {
   if (page->used == 0 &&
       (!HZ4_SPARE_PAGE || heap->partial[page->cls] != page || page->next != NULL)) {
     hz4_partial_remove(heap, page);
-    hz4_page_release(heap, page);
+    if (locked) hz4_page_release_locked(heap, page);
+    else hz4_page_release(heap, page);
   }
 #if HZ4_BUDGET_PARTIAL
-  else if (hz_unlikely(page->size >= HZ4_LOOSE_MIN_SIZE) && page->cls != HZ4_CLS_BLOCK) {
-    hz4_loose_put(heap, page, p);
+  /* (With HZ4_LOOSE_LOCKED these classes come here only locked.) */
+  else if ((locked || !HZ4_LOOSE_LOCKED) && hz_unlikely(page->size >= HZ4_LOOSE_MIN_SIZE) &&
+           page->cls != HZ4_CLS_BLOCK) {
+    if (locked) hz4_loose_put_locked(heap, page, p);
+    else hz4_loose_put(heap, page, p);
   }
 #endif
+}
+
+#if HZ4_LOOSE_LOCKED
+/* The purger walks these classes' partial pages and free lists. */
+static hz_noinline void hz4_page_put_loose(hz4_heap *heap, hz4_page *page, void *p) {
+  hz4_slices_lock(heap);
+  hz4_page_put_in(heap, page, p, true);
+  hz4_slices_unlock(heap);
+}
+#endif
+
+void hz4_page_put(hz4_heap *heap, hz4_page *page, void *p) {
+#if HZ4_LOOSE_LOCKED
+  if (hz_unlikely(page->size >= HZ4_LOOSE_MIN_SIZE) && page->cls != HZ4_CLS_BLOCK) {
+    hz4_page_put_loose(heap, page, p);
+    return;
+  }
+#endif
+  hz4_page_put_in(heap, page, p, false);
 }
 
 static _Atomic uint64_t hz4_block_live;
@@ -287,6 +386,7 @@ bool hz4_block_resize(hz4_heap *heap, void *p, size_t size) {
   unsigned want = (unsigned)((size + HZ4_SLICE_SIZE - 1) >> HZ4_SLICE_SHIFT);
   if (want == 0) want = 1;
   if (want == old) return true;
+  hz4_slices_lock(heap);
   if (want < old) {  /* shrink: the tail slices go back to the segment */
     uint64_t run = hz4_run_mask(first + want, old - want);
     for (unsigned i = first + want; i < first + old; i++) seg->tags[i] = 0;
@@ -296,10 +396,13 @@ bool hz4_block_resize(hz4_heap *heap, void *p, size_t size) {
     heap->dirty_count += hz_popcount64(run & ~seg->dirty_slices);
     seg->dirty_slices |= run;
     seg->dirty_since_ms = hz_os_now_ms();
+    hz4_slices_note(heap);
   } else {           /* grow into free slices right behind the block */
-    if (first + want > HZ4_SLICES) return false;
-    uint64_t run = hz4_run_mask(first + old, want - old);
-    if ((seg->free_slices & run) != run) return false;
+    uint64_t run = first + want > HZ4_SLICES ? 0 : hz4_run_mask(first + old, want - old);
+    if (run == 0 || (seg->free_slices & run) != run) {
+      hz4_slices_unlock(heap);
+      return false;
+    }
     seg->free_slices &= ~run;
     heap->slices_used += want - old;
     heap->dirty_count -= hz_popcount64(seg->dirty_slices & run);
@@ -312,6 +415,7 @@ bool hz4_block_resize(hz4_heap *heap, void *p, size_t size) {
     }
     if (seg->free_slices == 0) hz4_segs_remove(heap, seg);
   }
+  hz4_slices_unlock(heap);
   int64_t grown = (int64_t)(want * HZ4_SLICE_SIZE) - (int64_t)page->size;
   atomic_fetch_add_explicit(&hz4_block_live, (uint64_t)grown, memory_order_relaxed);
   if (hz_options.stats) hz_stat_band_sample(HZ_STAT_BAND_LARGE, 0, grown);
@@ -328,12 +432,15 @@ uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool new_pag
   hz4_page *page = heap->partial[cls];
   bool loose = HZ4_BUDGET_PARTIAL && info->size >= HZ4_LOOSE_MIN_SIZE;
   uint64_t returned = 0;  /* bytes of decommitted loose objects taken again */
+  bool locked = HZ4_LOOSE_LOCKED && loose;
+  if (locked) hz4_slices_lock(heap);
   /* Every listed page yields at least one object, so this walk is as long
    * as the number of objects taken. */
   while (got < want) {
     if (page == NULL) {
       if (!new_page || got != 0) break;
-      page = hz4_page_alloc(heap, cls, info->slices, 1);
+      page = locked ? hz4_page_alloc_locked(heap, cls, info->slices, 1)
+                    : hz4_page_alloc(heap, cls, info->slices, 1);
       if (page == NULL) break;
       hz4_partial_push(heap, page);
     }
@@ -382,6 +489,7 @@ uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool new_pag
     page = next;
   }
   if (tail) *(void **)tail = NULL;
+  if (locked) hz4_slices_unlock(heap);
 #if HZ4_BUDGET_PARTIAL
   if (returned != 0) hz_refault_note(&heap->refault, returned >> HZ4_SLICE_SHIFT);
 #else
@@ -393,13 +501,14 @@ uint32_t hz4_page_take(hz4_heap *heap, unsigned cls, uint32_t want, bool new_pag
 }
 
 void hz4_heap_release_empty(hz4_heap *heap, bool decommit) {
+  hz4_slices_lock(heap);
   for (unsigned cls = 0; cls < HZ4_CLASS_COUNT; cls++) {
     hz4_page *page = heap->partial[cls];
     while (page != NULL) {
       hz4_page *next = page->next;
       if (page->used == 0) {
         hz4_partial_remove(heap, page);
-        hz4_page_release(heap, page);
+        hz4_page_release_locked(heap, page);
       }
       page = next;
     }
@@ -415,9 +524,16 @@ void hz4_heap_release_empty(hz4_heap *heap, bool decommit) {
     }
     seg = next;
   }
+  hz4_slices_unlock(heap);
 }
 
 void hz4_heap_purge(hz4_heap *heap) {
+  hz4_slices_lock(heap);
+  hz4_heap_purge_locked(heap);
+  hz4_slices_unlock(heap);
+}
+
+static void hz4_heap_purge_locked(hz4_heap *heap) {
   int64_t delay = hz_options.purge_delay_ms;
   if (delay < 0) return;
   uint64_t now = hz_os_now_ms();
@@ -433,10 +549,69 @@ void hz4_heap_purge(hz4_heap *heap) {
 
 void hz4_heap_decommit_beyond(hz4_heap *heap, size_t keep) {
   size_t kept = 0;
+  hz4_slices_lock(heap);
   for (hz4_segment *seg = heap->segs; seg != NULL; seg = seg->next) {
     if (seg->dirty_slices == 0) continue;
     size_t bytes = (size_t)hz_popcount64(seg->dirty_slices) << HZ4_SLICE_SHIFT;
     if (kept + bytes <= keep) kept += bytes;
     else hz4_seg_decommit(heap, seg);
   }
+  hz4_slices_unlock(heap);
 }
+
+#if HZ4_SLICE_PURGE
+/* The purger's look at one heap: segments whose free slices were all freed
+ * a purge delay ago go back, as the owner's own tick would do on its next
+ * page slow path, which an idle thread never reaches. A busy heap is looked
+ * at again a delay later. */
+static uint64_t hz4_heap_slices_due(hz4_heap *heap, uint64_t now, uint64_t delay, size_t *released) {
+  if (!hz_lock_try(&heap->slices_lock)) return now + delay;
+  uint64_t due = 0;
+  for (hz4_segment *seg = heap->segs; seg != NULL; seg = seg->next) {
+    if (seg->dirty_slices == 0) continue;
+    if (now - seg->dirty_since_ms >= delay) {
+      heap->dirty_count -= hz_popcount64(seg->dirty_slices);
+      size_t bytes = hz4_segment_decommit(seg);
+      *released += bytes;
+      hz_stat_add(HZ_STAT_SLICE_PURGE_BYTES, bytes);
+    } else {
+      due = hz_due_min(due, seg->dirty_since_ms + delay);
+    }
+  }
+#if HZ4_LOOSE_LOCKED
+  /* Loose objects go back once the heap put none for a delay: an idle
+   * heap's, all at once, under one hold of the lock. */
+  if (heap->loose_bytes != 0) {
+    if (now - heap->loose_put_ms >= delay) {
+      uint64_t before = heap->loose_bytes;
+      hz4_heap_return_loose(heap, (before >> HZ4_SLICE_SHIFT) + 1);
+      *released += before - heap->loose_bytes;
+      hz_stat_add(HZ_STAT_SLICE_PURGE_BYTES, before - heap->loose_bytes);
+    } else {
+      due = hz_due_min(due, heap->loose_put_ms + delay);
+    }
+  }
+#endif
+  hz4_slices_unlock(heap);
+  return due;
+}
+
+static uint64_t hz4_slices_last_ms;  /* the last walk (under the caller's pass lock) */
+
+uint64_t hz4_slices_purge_due(hz4_heap *const *first, uint64_t now, size_t *released) {
+  int64_t delay = hz_options.purge_delay_ms;
+  if (delay <= 0 || !atomic_load_explicit(&hz4_slices_pending, memory_order_relaxed)) return 0;
+  /* Busy heaps re-dirty segments all the time, each with its own due time:
+   * at most one walk (a try of every heap's lock) per quarter delay. */
+  uint64_t gap = (uint64_t)delay / 4;
+  if (now - hz4_slices_last_ms < gap) return hz4_slices_last_ms + gap;
+  hz4_slices_last_ms = now;
+  /* Cleared before the walk: a note made during it stays for the next. */
+  atomic_exchange_explicit(&hz4_slices_pending, 0, memory_order_seq_cst);
+  uint64_t due = 0;
+  for (hz4_heap *heap = __atomic_load_n(first, __ATOMIC_ACQUIRE); heap != NULL; heap = heap->all_next)
+    due = hz_due_min(due, hz4_heap_slices_due(heap, now, (uint64_t)delay, released));
+  if (due != 0) atomic_store_explicit(&hz4_slices_pending, 1, memory_order_relaxed);
+  return due;
+}
+#endif

@@ -1,7 +1,9 @@
 /* hz4 pages: runs of slices in a heap's own segments. Everything here is
- * done by the owner heap only (a thread, or the shared heap under its lock),
- * so no locks: the segment lock is taken only when a whole segment comes
- * from or goes to the pool. */
+ * done by the owner heap only (a thread, or the shared heap under its lock);
+ * the heap's slice lock (HZ4_SLICE_PURGE) is there only to keep the
+ * background purger out while free slices, or the free lists of loose-object
+ * classes (HZ4_LOOSE_PURGE), change. The segment lock is taken only when a
+ * whole segment comes from or goes to the pool. */
 #ifndef HZ4_PAGE_H
 #define HZ4_PAGE_H
 
@@ -62,5 +64,11 @@ void hz4_heap_decommit_beyond(hz4_heap *heap, size_t keep);
 /* The purge tick, at most every quarter delay: decommits dirty slices idle
  * past the purge delay and unmaps pooled segments idle past it. */
 void hz4_heap_purge(hz4_heap *heap);
+#if HZ4_SLICE_PURGE
+/* The purger's pass over the free slices of every heap on the list that
+ * starts at *first (HZ4_SLICE_PURGE): decommits those idle past the purge
+ * delay, skips heaps whose owner holds the slice lock. */
+uint64_t hz4_slices_purge_due(hz4_heap *const *first, uint64_t now, size_t *released);
+#endif
 
 #endif

@@ -15,3 +15,7 @@ hz_suite_test(regress_interior_purge
   SOURCES regress/test_interior_purge.c
   LABELS regress
   TIMEOUT 60)
+hz_suite_test(regress_hz4_slice_purge
+  SOURCES regress/test_hz4_slice_purge.c
+  LABELS regress
+  TIMEOUT 60)
