@@ -43,9 +43,9 @@
     "1: a background thread returns freed pages once `HZ_PURGE_DELAY_MS` has passed, also while the program makes no allocator calls", \
     "A background thread gives free page runs (and cached large blocks) back to the OS once "  \
     "`HZ_PURGE_DELAY_MS` has passed, also when the program idles or lives off its thread "     \
-    "caches and never reaches a slow path again. It is started only when freed memory waits " \
-    "for the delay, blocks every signal, never allocates, and ends after 1 s with nothing "    \
-    "pending. 0: no thread; pages go back only from the allocator's own slow paths (and "      \
+    "caches and never reaches a slow path again. It is started once, from an allocation "     \
+    "slow path, when the program has mapped 8 MiB of data or freed memory first waits; it "   \
+    "parks with nothing pending, blocks every signal and never allocates. 0: no thread; pages go back only from the allocator's own slow paths (and "      \
     "`malloc_trim`). Not used with `HZ_PURGE_DELAY_MS` 0 or -1.")                              \
   X(dirty_max_mb, "HZ_DIRTY_MAX_MB", 16, "-1..",                                               \
     "MiB of free pages kept beyond the delay's reach; over it, free memory goes back at once, wholly free segments first (-1 = no budget)", \

@@ -103,6 +103,7 @@ static void *hz3_slots_map_locked(size_t count, size_t bytes, uint64_t align,
     for (size_t i = 0; i < count; i++) hz3_slot_set((uint64_t)first + i, true);
     void *p = hz_os_map(bytes, hz3_slot_addr((uint64_t)first));
     if (p != NULL) {
+      hz_purger_note_mapped(bytes);
       *slot_out = (uint64_t)first;
       errno = saved;
       return p;

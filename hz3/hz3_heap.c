@@ -208,7 +208,6 @@ void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
   hz3_tcache_gc(heap, cls);
   hz3_spans_unlock(heap);
   hz3_interior_note(cls);
-  hz_purger_poll();  /* called only from free paths, as their last step */
 }
 
 static void hz3_bin_drain(hz3_heap *heap, unsigned cls) {
@@ -612,7 +611,7 @@ void *hz3_alloc_class(unsigned cls) {
   return hz3_heap_pop(heap, cls);
 }
 
-static inline void hz3_free_slow_paths(void *p) {
+void hz3_free_slow(void *p) {
   if (!hz3_in_arena(p)) {
     if (p != NULL) hz_shim_free_foreign(p);
     return;
@@ -658,10 +657,6 @@ static inline void hz3_free_slow_paths(void *p) {
   }
 }
 
-void hz3_free_slow(void *p) {
-  hz3_free_slow_paths(p);
-  hz_purger_poll();  /* outermost: a span or large block it released may want the purger */
-}
 
 /* ---- trim, introspection, fork ---- */
 

@@ -94,19 +94,11 @@ void hz4_bin_trim(hz4_heap *heap, unsigned cls, uint32_t keep) {
 
 /* Keep half the limit, the most recently freed (warm in cache), send the rest
  * home, and drop any raise from collected remote frees. */
-static void hz4_bin_overflow_locked(hz4_heap *heap, unsigned cls) {
+void hz4_bin_overflow(hz4_heap *heap, unsigned cls) {
   uint32_t base = heap->bin_base[cls];
   heap->bins[cls].limit = base;
   heap->bin_overflowed[cls] = 1;
   hz4_bin_trim(heap, cls, base / 2);
-}
-
-/* The free fast path's overflow, its last step: a segment it pooled may want
- * the background purger started. (hz4_heap_push, which may run under the
- * shared heap's lock, overflows without starting it.) */
-void hz4_bin_overflow(hz4_heap *heap, unsigned cls) {
-  hz4_bin_overflow_locked(heap, cls);
-  hz_purger_poll();
 }
 
 /* The bin runs dry and must go to its pages: if it overflowed since the last
@@ -199,7 +191,7 @@ static inline void hz4_heap_push(hz4_heap *heap, unsigned cls, void *p) {
   }
   *(void **)p = bin->head;
   bin->head = p;
-  if (++bin->count > bin->limit) hz4_bin_overflow_locked(heap, cls);
+  if (++bin->count > bin->limit) hz4_bin_overflow(heap, cls);
 }
 
 /* Everything the heap holds in caches goes home; empty pages are released
@@ -526,7 +518,7 @@ static hz_cold void hz4_free_exited(void *p, hz4_heap *owner, unsigned cls) {
 /* Everything but a class object of a live heap freed by another live
  * heap's thread: kept out of hz4_free_other so that the common case is a
  * few loads and a tail call. */
-static inline void hz4_free_other_rare_paths(void *p, uint32_t tag) {
+static hz_noinline void hz4_free_other_rare(void *p, uint32_t tag) {
   if (tag == 0) {
     /* In one of our segments but in no page (double free of a released
      * page, wild pointer): never hand it to another allocator. */
@@ -570,11 +562,6 @@ static inline void hz4_free_other_rare_paths(void *p, uint32_t tag) {
     }
   }
   hz4_remote_free(heap, owner, tag, size, p);
-}
-
-static hz_noinline void hz4_free_other_rare(void *p, uint32_t tag) {
-  hz4_free_other_rare_paths(p, tag);
-  hz_purger_poll();  /* outermost: called only from hz4_free_other */
 }
 
 /* hz4_free_other's statistics (HZ4_NET_PER_MESSAGE=0) and (HZ4_REMOTE_INLINE=0)

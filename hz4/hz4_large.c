@@ -3,6 +3,7 @@
 #include "hz4_heap.h"
 #include "hz4_segment.h"
 #include "hz_os.h"
+#include "hz_purger.h"
 #include "hz_stats.h"
 
 #include <errno.h>
@@ -53,6 +54,7 @@ static char *hz4_huge_map(size_t bytes, size_t align) {
     hz_os_unmap(base, bytes);
     base = NULL;
   }
+  if (base != NULL) hz_purger_note_mapped(bytes);
   return base;
 }
 

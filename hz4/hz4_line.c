@@ -59,7 +59,6 @@ bool hz4_free_slow(void *p) {
   if (kind == HZ4_MAP_NONE) return false;
   /* Segments are handled inline; here only huge kinds remain. */
   hz4_large_free(p, kind);
-  hz_purger_poll();
   return true;
 }
 

@@ -24,10 +24,8 @@ static hz_noinline void hz4_slices_note_slow(void) {
   atomic_store_explicit(&hz4_slices_pending, 1, memory_order_relaxed);
   hz_purger_request();
 }
-/* Only from HZ4_SLICE_PURGE_MIN_BYTES of dirty slices in the heap: starting
- * the thread costs more than a few slices are worth, and its start
- * allocates in the freeing thread, which would take the slices just freed
- * (an immediate double free of a block would then hit a live page). */
+/* Only from HZ4_SLICE_PURGE_MIN_BYTES of dirty slices in the heap: waking
+ * the thread (a system call) costs more than a few slices are worth. */
 static inline void hz4_slices_note(const hz4_heap *heap) {
   uint64_t dirty = heap->dirty_count + (HZ4_LOOSE_LOCKED ? heap->loose_bytes >> HZ4_SLICE_SHIFT : 0);
   if (dirty >= (HZ4_SLICE_PURGE_MIN_BYTES >> HZ4_SLICE_SHIFT) &&

@@ -39,6 +39,7 @@ static hz4_segment *hz4_segment_map(void) {
     hz_os_unmap(seg, HZ4_SEG_SIZE);
     return NULL;
   }
+  hz_purger_note_mapped(HZ4_SEG_SIZE);
   hz_os_hint_hugepages(seg, HZ4_SEG_SIZE);
   /* Fresh anonymous memory is zero: only the non-zero fields are set. */
   seg->free_slices = HZ4_SEG_EMPTY;

@@ -19,3 +19,8 @@ hz_suite_test(regress_hz4_slice_purge
   SOURCES regress/test_hz4_slice_purge.c
   LABELS regress
   TIMEOUT 60)
+hz_suite_test(regress_purger_start
+  SOURCES regress/test_purger_start.c
+  LIBS ${CMAKE_DL_LIBS} -rdynamic
+  LABELS regress
+  TIMEOUT 60)
