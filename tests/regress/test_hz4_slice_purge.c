@@ -60,74 +60,57 @@ static void sleep_ms(long ms) {
   }
 }
 
+/* Fills n blocks (block i with byte i % 128 + 1), notes the RSS, frees all
+ * but every fourth and tells main. */
+static void fill_keep_quarter(unsigned char **arr, int n, size_t bytes) {
+  for (int i = 0; i < n; i++) {
+    arr[i] = malloc(bytes);
+    if (arr[i] == NULL) {
+      failures++;
+      continue;
+    }
+    memset(arr[i], (i & 0x7f) + 1, bytes);
+  }
+  full_kib = rss_kib();
+  for (int i = 0; i < n; i++)
+    if (i % 4 != 0) {
+      free(arr[i]);
+      arr[i] = NULL;
+    }
+  sem_post(&freed);
+}
+
+/* The kept blocks still hold their bytes; the freed ones come back writable,
+ * and zero from calloc (every other one); then all are freed. */
+static void check_refill_free(unsigned char **arr, int n, size_t bytes) {
+  for (int i = 0; i < n; i += 4)
+    for (size_t k = 0; k < bytes; k += 4096)
+      if (arr[i] != NULL && arr[i][k] != (unsigned char)((i & 0x7f) + 1)) bad_contents++;
+  for (int i = 0; i < n; i++) {
+    if (arr[i] != NULL) continue;
+    arr[i] = i % 2 ? calloc(1, bytes) : malloc(bytes);
+    if (arr[i] == NULL) {
+      failures++;
+      continue;
+    }
+    if (i % 2)
+      for (size_t k = 0; k < bytes; k += 512)
+        if (arr[i][k] != 0) nonzero++;
+    memset(arr[i], 0xa5, bytes);
+  }
+  for (int i = 0; i < n; i++) free(arr[i]);
+}
+
 static void *worker(void *arg) {
   (void)arg;
-  for (int i = 0; i < BLOCKS; i++) {
-    blocks[i] = malloc(BLOCK_BYTES);
-    if (blocks[i] == NULL) {
-      failures++;
-      continue;
-    }
-    memset(blocks[i], (i & 0x7f) + 1, BLOCK_BYTES);
-  }
-  full_kib = rss_kib();
-  for (int i = 0; i < BLOCKS; i++)
-    if (i % 4 != 0) {
-      free(blocks[i]);
-      blocks[i] = NULL;
-    }
-  sem_post(&freed);
+  fill_keep_quarter(blocks, BLOCKS, BLOCK_BYTES);
   while (sem_wait(&resume) != 0) {
   }
-  for (int i = 0; i < LOOSE; i++) {
-    loose[i] = malloc(LOOSE_BYTES);
-    if (loose[i] == NULL) {
-      failures++;
-      continue;
-    }
-    memset(loose[i], (i & 0x7f) + 1, LOOSE_BYTES);
-  }
-  full_kib = rss_kib();
-  for (int i = 0; i < LOOSE; i++)
-    if (i % 4 != 0) {
-      free(loose[i]);
-      loose[i] = NULL;
-    }
-  sem_post(&freed);
+  fill_keep_quarter(loose, LOOSE, LOOSE_BYTES);
   while (sem_wait(&resume) != 0) {
   }
-  for (int i = 0; i < LOOSE; i += 4)
-    for (size_t k = 0; k < LOOSE_BYTES; k += 4096)
-      if (loose[i] != NULL && loose[i][k] != (unsigned char)((i & 0x7f) + 1)) bad_contents++;
-  for (int i = 0; i < LOOSE; i++) {
-    if (loose[i] != NULL) continue;
-    loose[i] = i % 2 ? calloc(1, LOOSE_BYTES) : malloc(LOOSE_BYTES);
-    if (loose[i] == NULL) {
-      failures++;
-      continue;
-    }
-    if (i % 2)
-      for (size_t k = 0; k < LOOSE_BYTES; k += 512)
-        if (loose[i][k] != 0) nonzero++;
-    memset(loose[i], 0xa5, LOOSE_BYTES);
-  }
-  for (int i = 0; i < LOOSE; i++) free(loose[i]);
-  for (int i = 0; i < BLOCKS; i += 4)
-    for (size_t k = 0; k < BLOCK_BYTES; k += 4096)
-      if (blocks[i] != NULL && blocks[i][k] != (unsigned char)((i & 0x7f) + 1)) bad_contents++;
-  for (int i = 0; i < BLOCKS; i++) {
-    if (blocks[i] != NULL) continue;
-    blocks[i] = i % 2 ? calloc(1, BLOCK_BYTES) : malloc(BLOCK_BYTES);
-    if (blocks[i] == NULL) {
-      failures++;
-      continue;
-    }
-    if (i % 2)
-      for (size_t k = 0; k < BLOCK_BYTES; k += 512)
-        if (blocks[i][k] != 0) nonzero++;
-    memset(blocks[i], 0xa5, BLOCK_BYTES);
-  }
-  for (int i = 0; i < BLOCKS; i++) free(blocks[i]);
+  check_refill_free(loose, LOOSE, LOOSE_BYTES);
+  check_refill_free(blocks, BLOCKS, BLOCK_BYTES);
   return NULL;
 }
 
