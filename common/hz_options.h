@@ -45,8 +45,10 @@
     "`HZ_PURGE_DELAY_MS` has passed, also when the program idles or lives off its thread "     \
     "caches and never reaches a slow path again. It is started once, from an allocation "     \
     "slow path, when the program has mapped 8 MiB of data or freed memory first waits; it "   \
-    "parks with nothing pending, blocks every signal and never allocates. 0: no thread; pages go back only from the allocator's own slow paths (and "      \
-    "`malloc_trim`). Not used with `HZ_PURGE_DELAY_MS` 0 or -1.")                              \
+    "parks with nothing pending, blocks every signal and never allocates. Set 0 in a "         \
+    "program that must stay single-threaded (`unshare(CLONE_NEWUSER)` fails with EINVAL "     \
+    "once a second thread exists). 0: no thread; pages go back only from the allocator's "    \
+    "own slow paths (and `malloc_trim`). Not used with `HZ_PURGE_DELAY_MS` 0 or -1.")                              \
   X(dirty_max_mb, "HZ_DIRTY_MAX_MB", 16, "-1..",                                               \
     "MiB of free pages kept beyond the delay's reach; over it, free memory goes back at once, wholly free segments first (-1 = no budget)", \
     "MiB of free page runs (hz3) or empty segments (hz4) kept while they wait out `HZ_PURGE_DELAY_MS` (at "   \
