@@ -175,6 +175,20 @@
 #define HZ3_CHURN_PARK_MB 32
 #endif
 
+/* 1: when the last worker exits and one thread goes on alone, its next cache
+ * overflow sends every cached object home and parks its caches (limit 0)
+ * until its next malloc miss or a new thread: the frees that follow (a
+ * program freeing what its workers built, larson's final free loop) go
+ * straight into the spans of the parked owners, under the heap-list lock,
+ * and emptied spans go back to the arena instead of being pinned by one
+ * cached object each. hz3/hz3_solo.c; docs/hz3.md. 0: off. */
+#ifndef HZ3_SOLO_RETURN
+#define HZ3_SOLO_RETURN 1
+#endif
+#ifndef HZ3_SOLO_LIMIT
+#define HZ3_SOLO_LIMIT 0
+#endif
+
 /* Slow start of carving: the first refill of a class cuts at most this many
  * bytes of objects from never-used span memory, and each later carving refill
  * of the class may cut more (HZ3_CARVE_LINEAR), up to the class's refill count. Cutting

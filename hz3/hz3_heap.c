@@ -33,10 +33,10 @@ __thread hz3_heap *hz3_tls_heap = (hz3_heap *)&hz3_heap_empty;
 static __thread uint8_t hz3_tls_state;
 
 static pthread_key_t hz3_exit_key;
-static hz_lock hz3_heaps_lock = HZ_LOCK_INIT;    /* slots, directory, parked list */
+hz_lock hz3_heaps_lock = HZ_LOCK_INIT;           /* slots, directory, parked list */
 static hz3_heap *hz3_parked;                      /* heaps of exited threads */
 static uint32_t hz3_max_slot;
-static uint64_t hz3_live_count;
+uint64_t hz3_live_count;
 static uint64_t hz3_parked_count;
 static uint64_t hz3_parked_warm_bytes;            /* caches kept by HZ3_CHURN_PARK_MB */
 
@@ -44,7 +44,7 @@ static uint64_t hz3_parked_warm_bytes;            /* caches kept by HZ3_CHURN_PA
  * destructors, libc teardown) use this shared heap under a lock; they never
  * own a heap again, so nothing they do is stranded in a dead thread cache. */
 static hz_lock hz3_shared_lock = HZ_LOCK_INIT;
-static hz3_heap *hz3_shared_heap;
+hz3_heap *hz3_shared_heap;
 
 hz3_heap **hz3_heap_dir[(HZ3_OWNER_MAX >> HZ3_DIR_BITS) + 1];
 
@@ -161,6 +161,11 @@ static inline void hz3_send_home(hz3_heap *heap, void *p) {
 static void hz3_tcache_gc(hz3_heap *heap, unsigned active);
 
 void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
+#if HZ3_SOLO_RETURN
+  if (hz_unlikely(heap->solo || atomic_load_explicit(&hz3_solo_armed, memory_order_relaxed)) &&
+      hz3_solo_overflow(heap, cls))
+    return;
+#endif
   hz3_bin *bin = &heap->bins[cls];
   hz3_spans_lock(heap);
   uint32_t keep = hz3_bin_limit(bin) / 2;
@@ -286,6 +291,9 @@ static void *hz3_refill(hz3_heap *heap, unsigned cls) {
 
 static void *hz3_refill_locked(hz3_heap *heap, unsigned cls) {
   hz3_bin *bin = &heap->bins[cls];
+#if HZ3_SOLO_RETURN
+  if (hz_unlikely(heap->solo)) hz3_solo_end(heap, true);  /* allocating again: caches back on */
+#endif
   if (atomic_load_explicit(&heap->inbox, memory_order_relaxed) != NULL ||
       (HZ3_REMOTE_SPLICE && atomic_load_explicit(&heap->inbox_batches, memory_order_relaxed) != NULL)) {
     hz3_collect(heap, true);
@@ -422,7 +430,7 @@ static inline void *hz3_heap_pop(hz3_heap *heap, unsigned cls) {
 
 /* ---- heaps and threads ---- */
 
-static void hz3_heap_set_limits(hz3_heap *heap) {
+void hz3_heap_set_limits(hz3_heap *heap) {
   for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++)
     hz3_bin_set_limit(&heap->bins[cls], hz_options.tcache ? hz3_classes[cls].tcache_limit : 0);
 }
@@ -458,13 +466,28 @@ static hz3_heap *hz3_heap_attach(void) {
     heap->warm_bytes = 0;
   }
   else heap = hz3_heap_create_locked();
+#if HZ3_SOLO_RETURN
+  hz3_solo_disarm();  /* a second thread again: no solo drain */
+  if (heap != NULL && heap->solo) {  /* parked while draining: caches back on */
+    heap->solo = 0;
+    hz3_heap_set_limits(heap);
+  }
+#endif
   if (heap != NULL) {
-    heap->live = 1;
+    __atomic_store_n(&heap->live, 1, __ATOMIC_RELAXED);
     heap->next_free = NULL;
     hz3_live_count++;
   }
   hz_lock_release(&hz3_heaps_lock);
   if (heap == NULL) return NULL;
+#if HZ3_SOLO_RETURN
+  /* A solo drain that saw this heap parked under its span lock finishes its
+   * put before this thread touches the spans (hz3_solo.c). */
+  if (adopted) {
+    hz3_spans_lock(heap);
+    hz3_spans_unlock(heap);
+  }
+#endif
   hz3_tls_heap = heap;
   hz3_tls_state = HZ3_THREAD_ATTACHED;
   if (HZ3_EXIT_PURGE_CHURN) heap->attach_ms = hz_os_now_ms();
@@ -538,7 +561,7 @@ static void hz3_thread_exit(void *arg) {
   hz3_tls_heap = (hz3_heap *)&hz3_heap_empty;
   hz3_tls_state = HZ3_THREAD_EXITED;
   hz_lock_acquire(&hz3_heaps_lock);
-  heap->live = 0;
+  __atomic_store_n(&heap->live, 0, __ATOMIC_RELAXED);
   heap->next_free = hz3_parked;
   hz3_parked = heap;
   hz3_parked_count++;
@@ -555,6 +578,9 @@ static void hz3_thread_exit(void *arg) {
    * returned page back in and refill every flushed cache, so parked heaps
    * stay as they are and only pages already idle for the delay go. */
   if (live <= 1 && hz_options.purge_delay_ms >= 0) {
+#if HZ3_SOLO_RETURN
+    if (live == 1) hz3_solo_arm();
+#endif
     bool churn = short_lived;
     if (churn) {
       /* Bounded: a program that goes idle after its short threads keeps at
@@ -660,13 +686,17 @@ void hz3_free_slow(void *p) {
 
 /* ---- trim, introspection, fork ---- */
 
-static void hz3_flush_parked(void) {
-  hz_lock_acquire(&hz3_heaps_lock);
+void hz3_flush_parked_locked(void) {
   for (hz3_heap *parked = hz3_parked; parked != NULL; parked = parked->next_free) {
     hz3_heap_flush(parked);
     parked->warm_bytes = 0;
   }
   hz3_parked_warm_bytes = 0;
+}
+
+static void hz3_flush_parked(void) {
+  hz_lock_acquire(&hz3_heaps_lock);
+  hz3_flush_parked_locked();
   hz_lock_release(&hz3_heaps_lock);
 }
 

@@ -120,6 +120,7 @@ typedef struct hz3_heap {
   hz_refault refault;                   /* their budget's back-off (common/hz_budget.h) */
   uint64_t warm_bytes;                  /* cached bytes it was parked with (HZ3_CHURN_PARK_MB) */
   uint64_t attach_ms;                   /* when the current thread adopted it (HZ3_EXIT_PURGE_CHURN) */
+  uint8_t solo;                         /* draining as the one live heap, caches at limit 0 (HZ3_SOLO_RETURN) */
   int64_t published[HZ3_CLASS_COUNT];   /* live share last added to the peak gauges (HZ_STATS) */
   /* Written by other threads: keep it off the owner's cache lines. */
   _Alignas(64) _Atomic(void *) inbox;

@@ -19,6 +19,35 @@ static inline hz3_heap *hz3_heap_by_slot(uint32_t slot) {
   return chunk[slot & ((1u << HZ3_DIR_BITS) - 1)];
 }
 
+/* The heap list (hz3_heap.c): `hz3_heaps_lock` guards the slots, the parked
+ * list, every heap's `live` and `hz3_live_count`; `hz3_shared_heap` (threads
+ * past their exit hook) is guarded by its own lock, never by that one. */
+extern hz_lock hz3_heaps_lock;
+extern uint64_t hz3_live_count;
+extern hz3_heap *hz3_shared_heap;
+/* Flushes every parked heap; the caller holds hz3_heaps_lock. */
+void hz3_flush_parked_locked(void);
+/* The built-in cache limits (HZ_TCACHE) on every bin of `heap`. */
+void hz3_heap_set_limits(hz3_heap *heap);
+
+/* ---- one thread left (hz3_solo.c, HZ3_SOLO_RETURN) ---- */
+#if HZ3_SOLO_RETURN
+/* Set by the exit that leaves one live heap, cleared by the next attach. */
+extern _Atomic int hz3_solo_armed;
+static inline void hz3_solo_arm(void) { atomic_store_explicit(&hz3_solo_armed, 1, memory_order_relaxed); }
+static inline void hz3_solo_disarm(void) {
+  if (atomic_load_explicit(&hz3_solo_armed, memory_order_relaxed))
+    atomic_store_explicit(&hz3_solo_armed, 0, memory_order_relaxed);
+}
+/* A cache overflow while armed or draining; false: not solo (any more), the
+ * caller overflows as usual. */
+bool hz3_solo_overflow(hz3_heap *heap, unsigned cls);
+/* Leaves the drain: what the caches hold goes to the spans, then the
+ * built-in cache limits again (owner thread, or the thread adopting the
+ * heap); `own_locked`: the caller holds the heap's span lock. */
+void hz3_solo_end(hz3_heap *heap, bool own_locked);
+#endif
+
 /* ---- span lists (hz3_heap.c) ---- */
 
 /* The owner's side of the interior purge (hz3_interior.c): the slow paths

@@ -24,3 +24,7 @@ hz_suite_test(regress_purger_start
   LIBS ${CMAKE_DL_LIBS} -rdynamic
   LABELS regress
   TIMEOUT 60)
+hz_suite_test(regress_solo_return
+  SOURCES regress/test_solo_return.c
+  LABELS regress
+  TIMEOUT 60)
