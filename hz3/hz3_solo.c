@@ -14,11 +14,11 @@
  * (twice: the first pass sends objects between them), and its own caches are
  * emptied straight into the spans with the cache limits at 0. Until its next
  * malloc miss (which turns the caches back on) or a new thread, every free
- * then goes to its span at once, the parked owners' spans included: the
- * heap-list lock keeps a parked heap from being adopted meanwhile, and a span
+ * then goes to its span at once, the parked owners' spans included: a parked
+ * heap's span lock keeps it from being adopted meanwhile, and a span
  * that empties goes to the arena, where the dirty budget and the purge delay
  * see it. One claim per arming; each later free costs the overflow path and
- * two uncontended locks. */
+ * one uncontended span lock. */
 #include "hz3_heap_internal.h"
 #include "hz_options.h"
 #include "hz_stats.h"
