@@ -278,6 +278,12 @@ static uint32_t hz3_carve_goal(hz3_heap *heap, unsigned cls, const hz3_class_inf
   return hz_carve_allowance(&heap->carve_goal[cls], step ? step : 1, info->refill, HZ3_CARVE_LINEAR);
 }
 
+/* Remote frees wait in the heap's inbox (or batch stack). */
+static inline bool hz3_inbox_pending(hz3_heap *heap) {
+  return atomic_load_explicit(&heap->inbox, memory_order_relaxed) != NULL ||
+         (HZ3_REMOTE_SPLICE && atomic_load_explicit(&heap->inbox_batches, memory_order_relaxed) != NULL);
+}
+
 /* Fills an empty bin from the heap's spans (new span if none) and pops one. */
 static void *hz3_refill_locked(hz3_heap *heap, unsigned cls);
 
@@ -294,8 +300,7 @@ static void *hz3_refill_locked(hz3_heap *heap, unsigned cls) {
 #if HZ3_SOLO_RETURN
   if (hz_unlikely(heap->solo)) hz3_solo_end(heap, true);  /* allocating again: caches back on */
 #endif
-  if (atomic_load_explicit(&heap->inbox, memory_order_relaxed) != NULL ||
-      (HZ3_REMOTE_SPLICE && atomic_load_explicit(&heap->inbox_batches, memory_order_relaxed) != NULL)) {
+  if (hz3_inbox_pending(heap)) {
     hz3_collect(heap, true);
     if (bin->head != NULL) goto pop;
   }
@@ -691,6 +696,11 @@ void hz3_flush_parked_locked(void) {
     hz3_heap_flush(parked);
     parked->warm_bytes = 0;
   }
+  /* Draining one parked heap's caches sends its foreign objects to their
+   * owners, some of them parked heaps flushed earlier in the loop: collect
+   * those once more. Their caches are empty now, so this pass sends nothing. */
+  for (hz3_heap *parked = hz3_parked; parked != NULL; parked = parked->next_free)
+    if (hz3_inbox_pending(parked)) hz3_heap_flush(parked);
   hz3_parked_warm_bytes = 0;
 }
 

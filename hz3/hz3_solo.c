@@ -11,7 +11,7 @@
  *
  * So the exit that leaves one live heap arms the drain; that heap's next
  * cache overflow claims it: its outboxes go out, every parked heap is flushed
- * (twice: the first pass sends objects between them), and its own caches are
+ * (hz3_flush_parked_locked collects what one sends another), and its own caches are
  * emptied straight into the spans with the cache limits at 0. Until its next
  * malloc miss (which turns the caches back on) or a new thread, every free
  * then goes to its span at once, the parked owners' spans included: a parked
@@ -24,20 +24,6 @@
 #include "hz_stats.h"
 
 _Atomic int hz3_solo_armed;
-
-/* One object back into a parked heap's span; an emptied span goes to the
- * arena (no spare, no reserve: nobody allocates from a parked heap). */
-static void hz3_solo_put_parked(hz3_heap *owner, hz3_span *span, void *p) {
-  *(void **)p = span->free;
-  span->free = p;
-  span->used--;
-  if (!span->in_partial) hz3_partial_push(owner, span);
-  if (span->used == 0) hz3_span_drop(owner, span);
-#if HZ3_LOOSE_BUDGET
-  else if (span->cls >= hz3_loose_first_cls)
-    hz3_loose_put(owner, span, p);
-#endif
-}
 
 /* The lock that keeps a parked heap parked while objects go into its spans:
  * its span lock, which an adopting thread passes through after it marked the
@@ -81,7 +67,7 @@ static void hz3_solo_drain_bin(hz3_heap *heap, unsigned cls, bool own_locked) {
       }
     }
     if (owner == heap) hz3_span_put(heap, hz3_span_of(p), p);
-    else if (owner == held && !__atomic_load_n(&owner->live, __ATOMIC_RELAXED)) hz3_solo_put_parked(owner, hz3_span_of(p), p);
+    else if (owner == held && !__atomic_load_n(&owner->live, __ATOMIC_RELAXED)) hz3_span_put_to(owner, hz3_span_of(p), p, true);
     else hz3_outbox_add(heap, p, tag);
     p = next;
   }
@@ -120,7 +106,6 @@ bool hz3_solo_overflow(hz3_heap *heap, unsigned cls) {
   if (alone) {
     heap->solo = 1;
     hz3_outbox_flush_all(heap);
-    hz3_flush_parked_locked();
     hz3_flush_parked_locked();
     hz3_collect(heap, false);
   }
