@@ -100,6 +100,14 @@ static inline uint32_t hz_carve_allowance(uint16_t *goal_slot, uint32_t step, ui
   return goal;
 }
 
+/* Whether memory last freed at `since_ms` has waited `delay` ms at `now`.
+ * `now` is often read before the lock under which another thread stamped
+ * `since_ms`, so it can be the earlier of the two: that is "not yet", not a
+ * difference that wraps to ~2^64 and purges at once. */
+static inline bool hz_aged(uint64_t now, uint64_t since_ms, uint64_t delay) {
+  return now >= since_ms && now - since_ms >= delay;
+}
+
 /* Oldest first without sorting: a pass files each segment's dirty units
  * under the log2 of the milliseconds since its last free, then decommits
  * from the oldest bucket down. */

@@ -237,7 +237,7 @@ static size_t hz3_purge_locked(uint64_t now, bool force) {
   hz3_segment *seg = hz3_seg_free_list;
   while (seg != NULL) {
     hz3_segment *next = seg->next;
-    bool idle = force || (delay >= 0 && now - seg->dirty_since_ms >= (uint64_t)delay);
+    bool idle = force || (delay >= 0 && hz_aged(now, seg->dirty_since_ms, (uint64_t)delay));
     if (idle) {
       if (seg->free_units == ~1ull) {
         released += HZ3_SLOT_SIZE;
@@ -279,7 +279,7 @@ static void hz3_maybe_purge_locked(void) {
   if (delay < 0) return;
   uint64_t now = hz_os_now_ms();
   uint64_t interval = (uint64_t)delay / 4;
-  if (now - hz3_purge_last_ms >= interval) hz3_purge_locked(now, false);
+  if (hz_aged(now, hz3_purge_last_ms, interval)) hz3_purge_locked(now, false);
 }
 
 #if HZ3_BUDGET_PARTIAL

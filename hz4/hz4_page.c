@@ -539,7 +539,7 @@ static void hz4_heap_purge_locked(hz4_heap *heap) {
   heap->purge_last_ms = now;
   if (HZ4_ADAPTIVE_CACHE) hz4_bins_decay(heap);
   for (hz4_segment *seg = heap->segs; seg != NULL; seg = seg->next) {
-    if (seg->dirty_slices != 0 && now - seg->dirty_since_ms >= (uint64_t)delay)
+    if (seg->dirty_slices != 0 && hz_aged(now, seg->dirty_since_ms, (uint64_t)delay))
       hz4_seg_decommit(heap, seg);
   }
   hz4_pool_purge(false);
@@ -567,7 +567,7 @@ static uint64_t hz4_heap_slices_due(hz4_heap *heap, uint64_t now, uint64_t delay
   uint64_t due = 0;
   for (hz4_segment *seg = heap->segs; seg != NULL; seg = seg->next) {
     if (seg->dirty_slices == 0) continue;
-    if (now - seg->dirty_since_ms >= delay) {
+    if (hz_aged(now, seg->dirty_since_ms, delay)) {
       heap->dirty_count -= hz_popcount64(seg->dirty_slices);
       size_t bytes = hz4_segment_decommit(seg);
       *released += bytes;
@@ -580,7 +580,7 @@ static uint64_t hz4_heap_slices_due(hz4_heap *heap, uint64_t now, uint64_t delay
   /* Loose objects go back once the heap put none for a delay: an idle
    * heap's, all at once, under one hold of the lock. */
   if (heap->loose_bytes != 0) {
-    if (now - heap->loose_put_ms >= delay) {
+    if (hz_aged(now, heap->loose_put_ms, delay)) {
       uint64_t before = heap->loose_bytes;
       hz4_heap_return_loose(heap, (before >> HZ4_SLICE_SHIFT) + 1);
       *released += before - heap->loose_bytes;
