@@ -506,6 +506,9 @@ static hz3_heap *hz3_heap_attach(void) {
 /* Everything the heap holds in caches goes back to its spans; the caller
  * holds the heap's span lock. */
 static void hz3_heap_flush_locked(hz3_heap *heap) {
+#if HZ3_SOLO_RETURN
+  hz3_solo_flush_run(heap, true);
+#endif
   /* Caches first: draining them may queue objects for other owners. */
   for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) hz3_bin_drain(heap, cls);
   hz3_outbox_flush_all(heap);
@@ -551,6 +554,9 @@ static void hz3_thread_exit(void *arg) {
    * delay, so threads come in generations (HZ3_CHURN_PARK_MB bounds what
    * such heaps keep). A later long-lived last exit, trim or OOM flushes
    * parked heaps. */
+#if HZ3_SOLO_RETURN
+  hz3_solo_flush_run(heap, false);  /* a warm park below keeps caches, not this */
+#endif
   bool short_lived = HZ3_EXIT_PURGE_CHURN && hz_options.purge_delay_ms >= 0 &&
                      hz_os_now_ms() - heap->attach_ms < (uint64_t)hz_options.purge_delay_ms;
   bool keep = HZ3_PARK_KEEPS_CACHES && __atomic_load_n(&hz3_live_count, __ATOMIC_RELAXED) > 2 &&

@@ -46,6 +46,8 @@ bool hz3_solo_overflow(hz3_heap *heap, unsigned cls);
  * built-in cache limits again (owner thread, or the thread adopting the
  * heap); `own_locked`: the caller holds the heap's span lock. */
 void hz3_solo_end(hz3_heap *heap, bool own_locked);
+/* The pending run (hz3_heap.solo_run) back to its span. */
+void hz3_solo_flush_run(hz3_heap *heap, bool own_locked);
 #endif
 
 /* ---- span lists (hz3_heap.c) ---- */
@@ -134,6 +136,23 @@ static inline void hz3_span_put_to(hz3_heap *heap, hz3_span *span, void *p, bool
 }
 
 static inline void hz3_span_put(hz3_heap *heap, hz3_span *span, void *p) { hz3_span_put_to(heap, span, p, false); }
+
+/* A chain of `count` objects of `span` (head .. tail) comes home at once: the
+ * same as hz3_span_put for each, for classes below the loose budget's. */
+static inline void hz3_span_put_chain(hz3_heap *heap, hz3_span *span, void *head, void *tail, uint32_t count,
+                                      bool parked) {
+  *(void **)tail = span->free;
+  span->free = head;
+  span->used -= count;
+  if (!span->in_partial) hz3_partial_push(heap, span);
+  if (span->used == 0 && (parked || heap->partial[span->cls] != span || span->next != NULL)) {
+#if HZ3_SPAN_RESERVE
+    if (!parked) hz3_span_retire(heap, span);
+    else
+#endif
+      hz3_span_drop(heap, span);
+  }
+}
 
 /* ---- remote frees (hz3_remote.c) ---- */
 

@@ -10,15 +10,17 @@
  * ~13 objects each, ~50 MB after everything was freed; docs/hz3_tuning.md).
  *
  * So the exit that leaves one live heap arms the drain; that heap's next
- * cache overflow claims it: its outboxes go out, every parked heap is flushed
- * (hz3_flush_parked_locked collects what one sends another), and its own caches are
- * emptied straight into the spans with the cache limits at 0. Until its next
+ * cache overflow claims it: its outboxes go out, every parked heap is
+ * flushed (hz3_flush_parked_locked collects what one sends another), and its
+ * own caches are emptied straight into the spans with the cache limits at 0. Until its next
  * malloc miss (which turns the caches back on) or a new thread, every free
- * then goes to its span at once, the parked owners' spans included: a parked
- * heap's span lock keeps it from being adopted meanwhile, and a span
- * that empties goes to the arena, where the dirty budget and the purge delay
- * see it. One claim per arming; each later free costs the overflow path and
- * one uncontended span lock. */
+ * then goes to its span, the parked owners' spans included: a parked heap's
+ * span lock keeps it from being adopted meanwhile, and a span that empties
+ * goes to the arena, where the dirty budget and the purge delay see it.
+ * Consecutive frees of one span wait in a run and go back together (one lock
+ * per run): a loop that frees in allocation order pays the overflow path per
+ * free and a lock per span, one in random order a lock per free. The run
+ * pins at most one span. One claim per arming. */
 #include "hz3_heap_internal.h"
 #include "hz_options.h"
 #include "hz_stats.h"
@@ -36,17 +38,12 @@ _Atomic int hz3_solo_armed;
 #define HZ3_SOLO_LIST_LOCK 1
 #endif
 
-/* Empties one bin: own objects to their spans, parked owners' objects to
- * theirs, live owners' (a thread started meanwhile) through the outbox.
- * Takes this heap's span lock before any parked heap's (the order of
- * hz3_oom_reclaim). */
-static void hz3_solo_drain_bin(hz3_heap *heap, unsigned cls, bool own_locked) {
-  hz3_bin *bin = &heap->bins[cls];
-  void *p = bin->head;
+/* Returns a chain of freed objects: own objects to their spans, parked
+ * owners' objects to theirs, live owners' (a thread started meanwhile)
+ * through the outbox. Takes this heap's span lock before any parked heap's
+ * (the order of hz3_oom_reclaim). */
+static void hz3_solo_put_chain(hz3_heap *heap, void *p, bool own_locked) {
   if (p == NULL) return;
-  bin->head = NULL;
-  bin->net -= hz3_bin_count(bin);
-  hz3_bin_set_count(bin, 0);
   bool own_lock_taken = false;
   hz3_heap *held = NULL;  /* the parked heap whose span lock is held */
   if (HZ3_SOLO_LIST_LOCK) hz_lock_acquire(&hz3_heaps_lock);
@@ -55,7 +52,10 @@ static void hz3_solo_drain_bin(hz3_heap *heap, unsigned cls, bool own_locked) {
     uint32_t tag = hz3_tags[hz3_tag_index(p)];
     uint32_t slot = tag >> HZ3_OWNER_SHIFT;
     hz3_heap *owner = slot == heap->slot ? heap : hz3_heap_by_slot(slot);
-    if (owner != held && owner != hz3_shared_heap) {
+    /* A live owner's span lock is never taken here: in a fork child the
+     * heaps of threads that did not survive the fork may hold theirs. */
+    bool parked = owner != heap && owner != hz3_shared_heap && !__atomic_load_n(&owner->live, __ATOMIC_RELAXED);
+    if (owner != held && (owner == heap || parked)) {
       if (held != NULL) hz3_spans_unlock(held);
       held = NULL;
       if (owner == heap) {
@@ -77,9 +77,70 @@ static void hz3_solo_drain_bin(hz3_heap *heap, unsigned cls, bool own_locked) {
   if (heap->outbox_objects != 0) hz3_outbox_flush_all(heap);
 }
 
+/* Detaches one bin's objects. */
+static void *hz3_solo_take_bin(hz3_heap *heap, unsigned cls) {
+  hz3_bin *bin = &heap->bins[cls];
+  void *p = bin->head;
+  bin->head = NULL;
+  bin->net -= hz3_bin_count(bin);
+  hz3_bin_set_count(bin, 0);
+  return p;
+}
+
+void hz3_solo_flush_run(hz3_heap *heap, bool own_locked) {
+  void *run = heap->solo_run;
+  if (run == NULL) return;
+  hz3_span *span = heap->solo_run_span;
+  unsigned cls = span->cls;
+  heap->solo_run = NULL;
+  heap->solo_run_span = NULL;
+  uint32_t slot = hz3_tags[hz3_tag_index(run)] >> HZ3_OWNER_SHIFT;
+  hz3_heap *owner = slot == heap->slot ? heap : hz3_heap_by_slot(slot);
+#if HZ3_LOOSE_BUDGET
+  bool loose = cls >= hz3_loose_first_cls;  /* counts each object: one by one */
+#else
+  bool loose = false;
+#endif
+  if (loose || owner == hz3_shared_heap || (owner != heap && __atomic_load_n(&owner->live, __ATOMIC_RELAXED))) {
+    hz3_solo_put_chain(heap, run, own_locked);
+  } else {
+    /* One span, one owner: one lock and a splice. */
+    bool lock = owner != heap || !own_locked;
+    if (HZ3_SOLO_LIST_LOCK) hz_lock_acquire(&hz3_heaps_lock);
+    if (lock) hz3_spans_lock(owner);
+    bool put = owner == heap || !__atomic_load_n(&owner->live, __ATOMIC_RELAXED);
+    if (put) hz3_span_put_chain(owner, span, run, heap->solo_run_tail, heap->solo_run_count, owner != heap);
+    if (lock) hz3_spans_unlock(owner);
+    if (HZ3_SOLO_LIST_LOCK) hz_lock_release(&hz3_heaps_lock);
+    if (!put) hz3_solo_put_chain(heap, run, own_locked);  /* adopted meanwhile: through the outbox */
+  }
+  hz3_interior_note(cls);
+}
+
+/* A drain's objects join the pending run while they come from its span (a
+ * loop freeing what a worker allocated in order frees span by span); an
+ * object of another span sends the run home first. */
+static void hz3_solo_add_to_run(hz3_heap *heap, void *p) {
+  while (p != NULL) {
+    void *next = *(void **)p;
+    hz3_span *span = hz3_span_of(p);
+    if (span != heap->solo_run_span) {
+      hz3_solo_flush_run(heap, false);
+      heap->solo_run_span = span;
+      heap->solo_run_tail = p;
+      heap->solo_run_count = 0;
+    }
+    *(void **)p = heap->solo_run;
+    heap->solo_run = p;
+    heap->solo_run_count++;
+    p = next;
+  }
+}
+
 void hz3_solo_end(hz3_heap *heap, bool own_locked) {
   heap->solo = 0;
-  for (unsigned c = 0; c < HZ3_CLASS_COUNT; c++) hz3_solo_drain_bin(heap, c, own_locked);
+  hz3_solo_flush_run(heap, own_locked);
+  for (unsigned c = 0; c < HZ3_CLASS_COUNT; c++) hz3_solo_put_chain(heap, hz3_solo_take_bin(heap, c), own_locked);
   hz3_heap_set_limits(heap);
   /* Allocating again while still alone: what the drain emptied has no
    * reason to stay resident. Not when a thread started (it may need it). */
@@ -93,8 +154,12 @@ bool hz3_solo_overflow(hz3_heap *heap, unsigned cls) {
       hz3_solo_end(heap, false);  /* empties every bin, this one included */
       return true;
     }
-    hz3_solo_drain_bin(heap, cls, false);
-    hz3_interior_note(cls);
+    if (HZ3_SOLO_RUN) {
+      hz3_solo_add_to_run(heap, hz3_solo_take_bin(heap, cls));
+    } else {
+      hz3_solo_put_chain(heap, hz3_solo_take_bin(heap, cls), false);
+      hz3_interior_note(cls);
+    }
     return true;
   }
   int armed = 1;
@@ -113,7 +178,7 @@ bool hz3_solo_overflow(hz3_heap *heap, unsigned cls) {
   hz3_spans_unlock(heap);
   if (!alone) return false;
   for (unsigned c = 0; c < HZ3_CLASS_COUNT; c++) {
-    hz3_solo_drain_bin(heap, c, false);
+    hz3_solo_put_chain(heap, hz3_solo_take_bin(heap, c), false);
     if (hz3_bin_limit(&heap->bins[c]) > HZ3_SOLO_LIMIT) hz3_bin_set_limit(&heap->bins[c], HZ3_SOLO_LIMIT);
   }
   hz_stat_add(HZ_STAT_SOLO_DRAINS, 1);
