@@ -191,10 +191,11 @@
 #ifndef HZ3_SOLO_LIMIT
 #define HZ3_SOLO_LIMIT 0
 #endif
-/* 1: while draining, consecutive frees of one span wait in a run and go back
- * together under one lock (a loop freeing in allocation order frees span by
- * span); the run pins at most one span. 0: one span lock per free.
- * bench_join_free figures: docs/hz3_tuning.md. */
+/* 1: while draining, consecutive frees of one span wait in a run (one per
+ * class slot, HZ3_SOLO_RUNS) and go back together under one lock: a loop
+ * freeing in allocation order frees each class span by span. The runs pin at
+ * most 16 spans. 0: one span lock per free. bench_join_free figures:
+ * docs/hz3_tuning.md. */
 #ifndef HZ3_SOLO_RUN
 #define HZ3_SOLO_RUN 1
 #endif

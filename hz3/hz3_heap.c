@@ -163,7 +163,7 @@ static void hz3_tcache_gc(hz3_heap *heap, unsigned active);
 void hz3_bin_overflow(hz3_heap *heap, unsigned cls) {
 #if HZ3_SOLO_RETURN
   if (hz_unlikely(heap->solo || atomic_load_explicit(&hz3_solo_armed, memory_order_relaxed)) &&
-      hz3_solo_overflow(heap, cls))
+      ((heap->solo && hz3_solo_join_run(heap, cls)) || hz3_solo_overflow(heap, cls)))
     return;
 #endif
   hz3_bin *bin = &heap->bins[cls];
@@ -507,7 +507,7 @@ static hz3_heap *hz3_heap_attach(void) {
  * holds the heap's span lock. */
 static void hz3_heap_flush_locked(hz3_heap *heap) {
 #if HZ3_SOLO_RETURN
-  hz3_solo_flush_run(heap, true);
+  hz3_solo_flush_runs(heap, true);
 #endif
   /* Caches first: draining them may queue objects for other owners. */
   for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) hz3_bin_drain(heap, cls);
@@ -555,7 +555,7 @@ static void hz3_thread_exit(void *arg) {
    * such heaps keep). A later long-lived last exit, trim or OOM flushes
    * parked heaps. */
 #if HZ3_SOLO_RETURN
-  hz3_solo_flush_run(heap, false);  /* a warm park below keeps caches, not this */
+  hz3_solo_flush_runs(heap, false);  /* a warm park below keeps caches, not this */
 #endif
   bool short_lived = HZ3_EXIT_PURGE_CHURN && hz_options.purge_delay_ms >= 0 &&
                      hz_os_now_ms() - heap->attach_ms < (uint64_t)hz_options.purge_delay_ms;

@@ -74,6 +74,15 @@ typedef struct hz3_outbox {
   uint32_t count;
 } hz3_outbox;
 
+/* Objects of one span freed one after another while solo (hz3_solo.c),
+ * linked through their first word, head .. tail. */
+typedef struct hz3_solo_run {
+  void *head, *tail;
+  struct hz3_span *span;
+  uint32_t count;
+} hz3_solo_run;
+#define HZ3_SOLO_RUNS 16  /* run slots, by class modulo: pins at most this many spans */
+
 typedef struct hz3_heap {
   uint32_t slot;                        /* owner id in tags; HZ3_OWNER_NONE for the empty heap */
   uint32_t live;                        /* a thread owns this heap now */
@@ -121,13 +130,9 @@ typedef struct hz3_heap {
   uint64_t warm_bytes;                  /* cached bytes it was parked with (HZ3_CHURN_PARK_MB) */
   uint64_t attach_ms;                   /* when the current thread adopted it (HZ3_EXIT_PURGE_CHURN) */
   uint8_t solo;                         /* draining as the one live heap, caches at limit 0 (HZ3_SOLO_RETURN) */
-  /* While solo: freed objects of one span waiting to go back to it together
-   * (one lock per run instead of one per free); linked through their first
-   * word, `solo_run_span` is their span. Flushed when a free of another span
-   * comes, and before the heap allocates, exits or is trimmed. */
-  void *solo_run, *solo_run_tail;
-  hz3_span *solo_run_span;
-  uint32_t solo_run_count;
+  /* While solo: freed objects waiting to go back to their span together
+   * (one lock per run instead of one per free), one run per class slot. */
+  hz3_solo_run solo_runs[HZ3_SOLO_RUNS];
   int64_t published[HZ3_CLASS_COUNT];   /* live share last added to the peak gauges (HZ_STATS) */
   /* Written by other threads: keep it off the owner's cache lines. */
   _Alignas(64) _Atomic(void *) inbox;

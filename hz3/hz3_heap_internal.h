@@ -46,8 +46,26 @@ bool hz3_solo_overflow(hz3_heap *heap, unsigned cls);
  * built-in cache limits again (owner thread, or the thread adopting the
  * heap); `own_locked`: the caller holds the heap's span lock. */
 void hz3_solo_end(hz3_heap *heap, bool own_locked);
-/* The pending run (hz3_heap.solo_run) back to its span. */
-void hz3_solo_flush_run(hz3_heap *heap, bool own_locked);
+/* The common free while solo, inline in the overflow: the one object just
+ * cached joins its class slot's run, which holds objects of the same span.
+ * false: anything else (hz3_solo_overflow). */
+static inline bool hz3_solo_join_run(hz3_heap *heap, unsigned cls) {
+  hz3_bin *bin = &heap->bins[cls];
+  void *p = bin->head;
+  hz3_solo_run *run = &heap->solo_runs[cls % HZ3_SOLO_RUNS];
+  if (!HZ3_SOLO_RUN || hz3_bin_count(bin) != 1 || hz3_span_of(p) != run->span ||
+      __atomic_load_n(&hz3_live_count, __ATOMIC_RELAXED) != 1)
+    return false;
+  bin->head = NULL;
+  bin->net--;
+  hz3_bin_set_count(bin, 0);
+  *(void **)p = run->head;
+  run->head = p;
+  run->count++;
+  return true;
+}
+/* The pending runs (hz3_heap.solo_runs) back to their spans. */
+void hz3_solo_flush_runs(hz3_heap *heap, bool own_locked);
 #endif
 
 /* ---- span lists (hz3_heap.c) ---- */

@@ -17,10 +17,11 @@
  * then goes to its span, the parked owners' spans included: a parked heap's
  * span lock keeps it from being adopted meanwhile, and a span that empties
  * goes to the arena, where the dirty budget and the purge delay see it.
- * Consecutive frees of one span wait in a run and go back together (one lock
- * per run): a loop that frees in allocation order pays the overflow path per
- * free and a lock per span, one in random order a lock per free. The run
- * pins at most one span. One claim per arming. */
+ * Consecutive frees of one span wait in a run (one per class slot) and go
+ * back together (one lock per run): a loop that frees in allocation order
+ * pays the overflow path per free and a lock per span, one in random order a
+ * lock per free. The runs pin at most HZ3_SOLO_RUNS spans. One claim per
+ * arming. */
 #include "hz3_heap_internal.h"
 #include "hz_options.h"
 #include "hz_stats.h"
@@ -87,14 +88,14 @@ static void *hz3_solo_take_bin(hz3_heap *heap, unsigned cls) {
   return p;
 }
 
-void hz3_solo_flush_run(hz3_heap *heap, bool own_locked) {
-  void *run = heap->solo_run;
-  if (run == NULL) return;
-  hz3_span *span = heap->solo_run_span;
+static void hz3_solo_flush_run(hz3_heap *heap, hz3_solo_run *run, bool own_locked) {
+  void *head = run->head;
+  if (head == NULL) return;
+  hz3_span *span = run->span;
   unsigned cls = span->cls;
-  heap->solo_run = NULL;
-  heap->solo_run_span = NULL;
-  uint32_t slot = hz3_tags[hz3_tag_index(run)] >> HZ3_OWNER_SHIFT;
+  run->head = NULL;
+  run->span = NULL;
+  uint32_t slot = hz3_tags[hz3_tag_index(head)] >> HZ3_OWNER_SHIFT;
   hz3_heap *owner = slot == heap->slot ? heap : hz3_heap_by_slot(slot);
 #if HZ3_LOOSE_BUDGET
   bool loose = cls >= hz3_loose_first_cls;  /* counts each object: one by one */
@@ -102,44 +103,50 @@ void hz3_solo_flush_run(hz3_heap *heap, bool own_locked) {
   bool loose = false;
 #endif
   if (loose || owner == hz3_shared_heap || (owner != heap && __atomic_load_n(&owner->live, __ATOMIC_RELAXED))) {
-    hz3_solo_put_chain(heap, run, own_locked);
+    hz3_solo_put_chain(heap, head, own_locked);
   } else {
     /* One span, one owner: one lock and a splice. */
     bool lock = owner != heap || !own_locked;
     if (HZ3_SOLO_LIST_LOCK) hz_lock_acquire(&hz3_heaps_lock);
     if (lock) hz3_spans_lock(owner);
     bool put = owner == heap || !__atomic_load_n(&owner->live, __ATOMIC_RELAXED);
-    if (put) hz3_span_put_chain(owner, span, run, heap->solo_run_tail, heap->solo_run_count, owner != heap);
+    if (put) hz3_span_put_chain(owner, span, head, run->tail, run->count, owner != heap);
     if (lock) hz3_spans_unlock(owner);
     if (HZ3_SOLO_LIST_LOCK) hz_lock_release(&hz3_heaps_lock);
-    if (!put) hz3_solo_put_chain(heap, run, own_locked);  /* adopted meanwhile: through the outbox */
+    if (!put) hz3_solo_put_chain(heap, head, own_locked);  /* adopted meanwhile: through the outbox */
   }
   hz3_interior_note(cls);
 }
 
-/* A drain's objects join the pending run while they come from its span (a
- * loop freeing what a worker allocated in order frees span by span); an
- * object of another span sends the run home first. */
-static void hz3_solo_add_to_run(hz3_heap *heap, void *p) {
+void hz3_solo_flush_runs(hz3_heap *heap, bool own_locked) {
+  for (unsigned i = 0; i < HZ3_SOLO_RUNS; i++) hz3_solo_flush_run(heap, &heap->solo_runs[i], own_locked);
+}
+
+/* A drain's objects join their class slot's run while they come from its
+ * span (a loop freeing what a worker allocated in order frees each class
+ * span by span, the classes interleaved); an object of another span sends
+ * the run home first. */
+static void hz3_solo_add_to_run(hz3_heap *heap, unsigned cls, void *p) {
+  hz3_solo_run *run = &heap->solo_runs[cls % HZ3_SOLO_RUNS];
   while (p != NULL) {
     void *next = *(void **)p;
     hz3_span *span = hz3_span_of(p);
-    if (span != heap->solo_run_span) {
-      hz3_solo_flush_run(heap, false);
-      heap->solo_run_span = span;
-      heap->solo_run_tail = p;
-      heap->solo_run_count = 0;
+    if (span != run->span) {
+      hz3_solo_flush_run(heap, run, false);
+      run->span = span;
+      run->tail = p;
+      run->count = 0;
     }
-    *(void **)p = heap->solo_run;
-    heap->solo_run = p;
-    heap->solo_run_count++;
+    *(void **)p = run->head;
+    run->head = p;
+    run->count++;
     p = next;
   }
 }
 
 void hz3_solo_end(hz3_heap *heap, bool own_locked) {
   heap->solo = 0;
-  hz3_solo_flush_run(heap, own_locked);
+  hz3_solo_flush_runs(heap, own_locked);
   for (unsigned c = 0; c < HZ3_CLASS_COUNT; c++) hz3_solo_put_chain(heap, hz3_solo_take_bin(heap, c), own_locked);
   hz3_heap_set_limits(heap);
   /* Allocating again while still alone: what the drain emptied has no
@@ -155,7 +162,7 @@ bool hz3_solo_overflow(hz3_heap *heap, unsigned cls) {
       return true;
     }
     if (HZ3_SOLO_RUN) {
-      hz3_solo_add_to_run(heap, hz3_solo_take_bin(heap, cls));
+      hz3_solo_add_to_run(heap, cls, hz3_solo_take_bin(heap, cls));
     } else {
       hz3_solo_put_chain(heap, hz3_solo_take_bin(heap, cls), false);
       hz3_interior_note(cls);
