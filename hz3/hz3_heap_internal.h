@@ -131,32 +131,13 @@ extern unsigned hz3_loose_first_cls;
 void hz3_loose_put(hz3_heap *heap, hz3_span *span, void *p);
 #endif
 
-/* One object comes home to its span. An empty span is released unless it is
- * the heap's only span of that class (a spare against alloc/free ping-pong).
- * `parked`: the heap is parked (hz3_solo.c) and nobody allocates from it, so
- * an emptied span goes to the arena, neither kept as the spare nor put in the
- * reserve. A constant at every call site: the branch folds away. */
-static inline void hz3_span_put_to(hz3_heap *heap, hz3_span *span, void *p, bool parked) {
-  *(void **)p = span->free;
-  span->free = p;
-  span->used--;
-  if (!span->in_partial) hz3_partial_push(heap, span);
-  if (span->used == 0 && (parked || heap->partial[span->cls] != span || span->next != NULL)) {
-#if HZ3_SPAN_RESERVE
-    if (!parked) hz3_span_retire(heap, span);
-    else
-#endif
-      hz3_span_drop(heap, span);
-  }
-#if HZ3_LOOSE_BUDGET
-  else if (hz_unlikely(span->cls >= hz3_loose_first_cls)) hz3_loose_put(heap, span, p);
-#endif
-}
-
-static inline void hz3_span_put(hz3_heap *heap, hz3_span *span, void *p) { hz3_span_put_to(heap, span, p, false); }
-
-/* A chain of `count` objects of `span` (head .. tail) comes home at once: the
- * same as hz3_span_put for each, for classes below the loose budget's. */
+/* Objects of `span` (a chain of `count`, head .. tail) come home. An empty span
+ * is released unless it is the heap's only span of that class (a spare against
+ * alloc/free ping-pong). `parked`: the heap is parked (hz3_solo.c) and nobody
+ * allocates from it, so an emptied span goes to the arena, neither kept as the
+ * spare nor put in the reserve. The loose budget counts one object at a time:
+ * chains of its classes are put one by one. `parked` and `count` are constants
+ * at every call site of one object: those branches fold away. */
 static inline void hz3_span_put_chain(hz3_heap *heap, hz3_span *span, void *head, void *tail, uint32_t count,
                                       bool parked) {
   *(void **)tail = span->free;
@@ -170,7 +151,16 @@ static inline void hz3_span_put_chain(hz3_heap *heap, hz3_span *span, void *head
 #endif
       hz3_span_drop(heap, span);
   }
+#if HZ3_LOOSE_BUDGET
+  else if (hz_unlikely(span->cls >= hz3_loose_first_cls)) hz3_loose_put(heap, span, head);
+#endif
 }
+
+static inline void hz3_span_put_to(hz3_heap *heap, hz3_span *span, void *p, bool parked) {
+  hz3_span_put_chain(heap, span, p, p, 1, parked);
+}
+
+static inline void hz3_span_put(hz3_heap *heap, hz3_span *span, void *p) { hz3_span_put_to(heap, span, p, false); }
 
 /* ---- remote frees (hz3_remote.c) ---- */
 
