@@ -554,9 +554,6 @@ static void hz3_thread_exit(void *arg) {
    * delay, so threads come in generations (HZ3_CHURN_PARK_MB bounds what
    * such heaps keep). A later long-lived last exit, trim or OOM flushes
    * parked heaps. */
-#if HZ3_SOLO_RETURN
-  hz3_solo_flush_runs(heap, false);  /* a warm park below keeps caches, not this */
-#endif
   bool short_lived = HZ3_EXIT_PURGE_CHURN && hz_options.purge_delay_ms >= 0 &&
                      hz_os_now_ms() - heap->attach_ms < (uint64_t)hz_options.purge_delay_ms;
   bool keep = HZ3_PARK_KEEPS_CACHES && __atomic_load_n(&hz3_live_count, __ATOMIC_RELAXED) > 2 &&
@@ -567,8 +564,14 @@ static void hz3_thread_exit(void *arg) {
     keep = __atomic_load_n(&hz3_parked_warm_bytes, __ATOMIC_RELAXED) + warm <= ((uint64_t)HZ3_CHURN_PARK_MB << 20);
     if (!keep) warm = 0;
   }
-  if (keep) hz3_outbox_flush_all(heap);
-  else hz3_heap_flush(heap);
+  if (keep) {
+#if HZ3_SOLO_RETURN
+    hz3_solo_flush_runs(heap, false);  /* a warm park keeps caches, not these */
+#endif
+    hz3_outbox_flush_all(heap);
+  } else {
+    hz3_heap_flush(heap);
+  }
   hz3_tls_heap = (hz3_heap *)&hz3_heap_empty;
   hz3_tls_state = HZ3_THREAD_EXITED;
   hz_lock_acquire(&hz3_heaps_lock);

@@ -156,11 +156,7 @@ static inline void hz3_span_put_chain(hz3_heap *heap, hz3_span *span, void *head
 #endif
 }
 
-static inline void hz3_span_put_to(hz3_heap *heap, hz3_span *span, void *p, bool parked) {
-  hz3_span_put_chain(heap, span, p, p, 1, parked);
-}
-
-static inline void hz3_span_put(hz3_heap *heap, hz3_span *span, void *p) { hz3_span_put_to(heap, span, p, false); }
+static inline void hz3_span_put(hz3_heap *heap, hz3_span *span, void *p) { hz3_span_put_chain(heap, span, p, p, 1, false); }
 
 /* ---- remote frees (hz3_remote.c) ---- */
 

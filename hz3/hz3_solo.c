@@ -51,8 +51,7 @@ static void hz3_solo_put_chain(hz3_heap *heap, void *p, bool own_locked) {
   while (p != NULL) {
     void *next = *(void **)p;
     uint32_t tag = hz3_tags[hz3_tag_index(p)];
-    uint32_t slot = tag >> HZ3_OWNER_SHIFT;
-    hz3_heap *owner = slot == heap->slot ? heap : hz3_heap_by_slot(slot);
+    hz3_heap *owner = hz3_heap_by_slot(tag >> HZ3_OWNER_SHIFT);
     /* A live owner's span lock is never taken here: in a fork child the
      * heaps of threads that did not survive the fork may hold theirs. */
     bool parked = owner != heap && owner != hz3_shared_heap && !__atomic_load_n(&owner->live, __ATOMIC_RELAXED);
@@ -68,7 +67,7 @@ static void hz3_solo_put_chain(hz3_heap *heap, void *p, bool own_locked) {
       }
     }
     if (owner == heap) hz3_span_put(heap, hz3_span_of(p), p);
-    else if (owner == held && !__atomic_load_n(&owner->live, __ATOMIC_RELAXED)) hz3_span_put_to(owner, hz3_span_of(p), p, true);
+    else if (owner == held && !__atomic_load_n(&owner->live, __ATOMIC_RELAXED)) hz3_span_put_chain(owner, hz3_span_of(p), p, p, 1, true);
     else hz3_outbox_add(heap, p, tag);
     p = next;
   }
@@ -95,8 +94,7 @@ static void hz3_solo_flush_run(hz3_heap *heap, hz3_solo_run *run, bool own_locke
   unsigned cls = span->cls;
   run->head = NULL;
   run->span = NULL;
-  uint32_t slot = hz3_tags[hz3_tag_index(head)] >> HZ3_OWNER_SHIFT;
-  hz3_heap *owner = slot == heap->slot ? heap : hz3_heap_by_slot(slot);
+  hz3_heap *owner = hz3_heap_by_slot(hz3_tags[hz3_tag_index(head)] >> HZ3_OWNER_SHIFT);
 #if HZ3_LOOSE_BUDGET
   bool loose = cls >= hz3_loose_first_cls;  /* counts each object: one by one */
 #else
