@@ -121,6 +121,18 @@
 #define HZ3_ADAPTIVE_FACTOR 4
 #endif
 
+/* With HZ3_ADAPTIVE_FACTOR, in a heap that sent nothing to other heaps since
+ * its last stale-bin check (HZ3_TCACHE_GC_MS): a class limit may grow to at
+ * least this many objects. Classes above 32 KiB hold few objects (128 KiB: 2,
+ * 8 at four times), too few to absorb a thread's working set of them swinging
+ * up and down: their spans emptied and were carved again at new addresses, a
+ * page fault per touched page (cross128_r90 T=1: 0.71x tcmalloc). Only without
+ * remote traffic: a cache full of other heaps' objects holds them away from
+ * their owners (cross128_r90 T=16 lost a fifth). 0: the factor alone. */
+#ifndef HZ3_ADAPTIVE_LOCAL_OBJECTS
+#define HZ3_ADAPTIVE_LOCAL_OBJECTS 32
+#endif
+
 /* 1: when the last worker exits after living shorter than the purge delay
  * (HZ_PURGE_DELAY_MS), free pages are left to the delayed purge instead of
  * all returned at once: thread generations that short (mstress: a new pair

@@ -39,6 +39,7 @@ static uint32_t hz3_max_slot;
 uint64_t hz3_live_count;
 static uint64_t hz3_parked_count;
 static uint64_t hz3_parked_warm_bytes;            /* caches kept by HZ3_CHURN_PARK_MB */
+static _Atomic uint64_t hz3_parked_warm_due_ms;   /* the purger flushes them then; 0: none */
 
 /* Threads that already ran their exit hook but still allocate (other key
  * destructors, libc teardown) use this shared heap under a lock; they never
@@ -241,6 +242,7 @@ static void hz3_tcache_gc(hz3_heap *heap, unsigned active) {
   uint64_t now = hz_os_now_ms();
   if (now - heap->gc_last_ms < HZ3_TCACHE_GC_MS) return;
   heap->gc_last_ms = now;
+  heap->sent_remote = 0;
 #if HZ3_SPAN_RESERVE
   hz3_reserve_decay(heap);
 #endif
@@ -335,6 +337,8 @@ static void *hz3_refill_locked(hz3_heap *heap, unsigned cls) {
      * of this class than the cache holds (see HZ3_ADAPTIVE_FACTOR). */
     heap->overflowed[cls] = 0;
     uint32_t max = (uint32_t)info->tcache_limit * HZ3_ADAPTIVE_FACTOR;
+    if (!heap->sent_remote && max < HZ3_ADAPTIVE_LOCAL_OBJECTS && info->tcache_limit != 0)
+      max = HZ3_ADAPTIVE_LOCAL_OBJECTS;
     if (hz3_bin_limit(bin) != 0 && hz3_bin_limit(bin) < max)
       hz3_bin_set_limit(bin, hz3_bin_limit(bin) * 2 < max ? hz3_bin_limit(bin) * 2 : max);
   }
@@ -581,8 +585,12 @@ static void hz3_thread_exit(void *arg) {
   hz3_parked_count++;
   heap->warm_bytes = warm;
   hz3_parked_warm_bytes += warm;
+  if (warm != 0)
+    atomic_store_explicit(&hz3_parked_warm_due_ms, hz_os_now_ms() + (uint64_t)hz_options.purge_delay_ms,
+                          memory_order_relaxed);
   uint64_t live = --hz3_live_count;
   hz_lock_release(&hz3_heaps_lock);
+  if (warm != 0) hz_purger_request();
   hz_stat_add(HZ_STAT_THREADS_EXITED, 1);
   /* The last worker is gone (typically: all joined, the main thread goes on
    * alone): nothing will refill soon, so return what the workers held now
@@ -711,6 +719,26 @@ void hz3_flush_parked_locked(void) {
   for (hz3_heap *parked = hz3_parked; parked != NULL; parked = parked->next_free)
     if (hz3_inbox_pending(parked)) hz3_heap_flush(parked);
   hz3_parked_warm_bytes = 0;
+}
+
+/* Heaps parked warm by short-lived threads (HZ3_CHURN_PARK_MB) wait for the
+ * next generation of threads to adopt them. When none came within the purge
+ * delay of the last such park, the program has stopped making threads (it
+ * idles, or goes on in the main thread): their caches go back to their spans,
+ * and the spans' pages to the OS after the arena's own delay. Before, they
+ * stayed resident until a trim, an OOM or a long-lived thread's exit. */
+uint64_t hz3_parked_purge_due(uint64_t now) {
+  uint64_t due = atomic_load_explicit(&hz3_parked_warm_due_ms, memory_order_relaxed);
+  if (due == 0 || now < due) return due;
+  hz_lock_acquire(&hz3_heaps_lock);
+  due = atomic_load_explicit(&hz3_parked_warm_due_ms, memory_order_relaxed);
+  if (due != 0 && now >= due) {  /* no warm park since this pass read the clock */
+    hz3_flush_parked_locked();
+    atomic_store_explicit(&hz3_parked_warm_due_ms, 0, memory_order_relaxed);
+    due = 0;
+  }
+  hz_lock_release(&hz3_heaps_lock);
+  return due;
 }
 
 static void hz3_flush_parked(void) {

@@ -103,6 +103,7 @@ typedef struct hz3_heap {
   void *gc_head[HZ3_CLASS_COUNT];       /* each bin's head and count at that check */
   uint32_t gc_count[HZ3_CLASS_COUNT];
   uint8_t overflowed[HZ3_CLASS_COUNT];  /* cache overflowed since the class's last refill */
+  uint8_t sent_remote;                  /* pushed objects to another heap since the last stale-bin check */
   /* Most objects the next refill of each class may cut from never-used span
    * memory (0: not started; see HZ3_CARVE_START_BYTES). */
   uint16_t carve_goal[HZ3_CLASS_COUNT];
@@ -175,6 +176,9 @@ void hz3_oom_reclaim(hz3_heap *heap);
 
 /* Gives back what thread caches and parked heaps hold; true if any. */
 bool hz3_heaps_trim(void);
+/* Purger hook: flushes heaps parked warm that no thread adopted within the
+ * purge delay; returns when to call again (0: nothing pending). */
+uint64_t hz3_parked_purge_due(uint64_t now);
 uint64_t hz3_heaps_live(void);
 /* Allocations and frees of class `cls` over every heap (racy for live
  * threads), for hz_line_get_class_stats. */

@@ -184,6 +184,7 @@ static inline void hz3_outbox_flush(hz3_heap *heap, hz3_outbox *box) {
   else
 #endif
     hz3_inbox_push(box->owner, box->head, box->tail, box->count);
+  heap->sent_remote = 1;
   heap->outbox_objects -= box->count;
 #if HZ3_REMOTE_SPLICE
   heap->outbox_bytes -= (size_t)box->count * hz3_classes[cls].size;

@@ -130,6 +130,7 @@ uint64_t hz_line_purge_due(uint64_t now, size_t *released) {
   if (!atomic_load_explicit(&hz3_ready, memory_order_acquire)) return 0;
   uint64_t due = hz_due_min(hz3_arena_purge_due(now, released),
                             hz_large_cache_purge_due(&hz3_large_cache, now, released));
+  due = hz_due_min(due, hz3_parked_purge_due(now));
   return hz_due_min(due, hz3_interior_purge_due(now, released));
 }
 

@@ -28,3 +28,7 @@ hz_suite_test(regress_solo_return
   SOURCES regress/test_solo_return.c
   LABELS regress
   TIMEOUT 60)
+hz_suite_test(regress_warm_park_purge
+  SOURCES regress/test_warm_park_purge.c
+  LABELS regress
+  TIMEOUT 60)
