@@ -45,8 +45,11 @@ typedef struct hz4_bin {
  * whoever empties them. */
 typedef struct hz4_rbuf {
   struct hz4_rbuf *next;    /* in an inbox, a spare or returned list, or the pool */
-  struct hz4_heap *sender;  /* who filled it: gets it back when the receiver has enough */
-  uint32_t count;
+  union {
+    struct hz4_heap *sender;      /* who filled it: gets it back when the receiver has enough */
+    struct hz4_rbuf *chain_tail;  /* on a returned stack, in a chain's first buffer: its last */
+  };
+  uint32_t count;           /* pointers held; on a returned stack, a chain's first: its length */
   uint32_t pad;
   void *ptrs[HZ4_RBUF_CAP];
 } hz4_rbuf;                 /* 512 bytes */
