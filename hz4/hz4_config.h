@@ -218,6 +218,10 @@
                                     (0: one CAS per buffer: main_r50 T=2 114k CAS instead of <= 3.5k,
                                     each waiting for the link stores before it) */
 #endif
+#ifndef HZ4_COLLECT_PREFETCH
+#define HZ4_COLLECT_PREFETCH 8   /* objects ahead a collection prefetches the lines it links
+                                    through, and the next message and next spare buffer (0: off) */
+#endif
 #ifndef HZ4_RETURN_COUNTED
 #define HZ4_RETURN_COUNTED   1   /* 1: a returned chain's first buffer holds its length and last
                                     buffer, so a heap out of spares takes its returned stack as
