@@ -81,6 +81,21 @@ void hz3_class_counts(unsigned cls, uint64_t *allocs, uint64_t *frees) {
   *frees = f > 0 ? (uint64_t)f : 0;
 }
 
+/* Bytes of free objects every heap holds in its stash (racy reads; for the
+ * usage report, where they count as free, not in use). */
+uint64_t hz3_heaps_stash_bytes(void) {
+  uint64_t bytes = 0;
+#if HZ3_REMOTE_SPLICE
+  uint32_t max = __atomic_load_n(&hz3_max_slot, __ATOMIC_ACQUIRE);
+  for (uint32_t slot = 1; slot <= max; slot++) {
+    hz3_heap **chunk = __atomic_load_n(&hz3_heap_dir[slot >> HZ3_DIR_BITS], __ATOMIC_ACQUIRE);
+    hz3_heap *heap = chunk ? __atomic_load_n(&chunk[slot & ((1u << HZ3_DIR_BITS) - 1)], __ATOMIC_ACQUIRE) : NULL;
+    if (heap != NULL) bytes += *(const volatile size_t *)&heap->stash_bytes;
+  }
+#endif
+  return bytes;
+}
+
 /* ---- span lists ---- */
 
 void hz3_span_drop(hz3_heap *heap, hz3_span *span) {
@@ -249,8 +264,12 @@ static void hz3_tcache_gc(hz3_heap *heap, unsigned active) {
   for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) {
     hz3_bin *bin = &heap->bins[cls];
     if (hz3_bin_count(bin) != 0 && cls != active && bin->head == heap->gc_head[cls] &&
-        hz3_bin_count(bin) == heap->gc_count[cls])
+        hz3_bin_count(bin) == heap->gc_count[cls]) {
       hz3_bin_drain(heap, cls);
+#if HZ3_REMOTE_SPLICE
+      if (heap->stash[cls] != NULL) hz3_stash_drain_class(heap, cls);  /* as stale as its bin */
+#endif
+    }
     heap->gc_head[cls] = bin->head;
     heap->gc_count[cls] = hz3_bin_count(bin);
     uint32_t base = hz_options.tcache ? hz3_classes[cls].tcache_limit : 0;

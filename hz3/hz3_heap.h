@@ -176,6 +176,8 @@ void hz3_oom_reclaim(hz3_heap *heap);
 
 /* Gives back what thread caches and parked heaps hold; true if any. */
 bool hz3_heaps_trim(void);
+/* Bytes of free objects held in heaps' stashes (approximate). */
+uint64_t hz3_heaps_stash_bytes(void);
 /* Purger hook: flushes heaps parked warm that no thread adopted within the
  * purge delay; returns when to call again (0: nothing pending). */
 uint64_t hz3_parked_purge_due(uint64_t now);

@@ -246,6 +246,7 @@ void hz3_collect(hz3_heap *heap, bool to_cache);
 #if HZ3_REMOTE_SPLICE
 /* Stashed remote batches go back to their spans (thread exit, trim). */
 void hz3_stash_drain(hz3_heap *heap);
+void hz3_stash_drain_class(hz3_heap *heap, unsigned cls);
 #endif
 
 #endif

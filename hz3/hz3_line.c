@@ -139,6 +139,10 @@ void hz_line_get_usage(hz_line_usage *usage) {
   if (!atomic_load_explicit(&hz3_ready, memory_order_acquire)) return;
   uint64_t mapped, in_use, free_bytes, committed;
   hz3_arena_usage(&mapped, &in_use, &free_bytes, &committed);
+  uint64_t stashed = hz3_heaps_stash_bytes();  /* free, though their spans count them used */
+  if (stashed > in_use) stashed = in_use;
+  in_use -= stashed;
+  free_bytes += stashed;
   uint64_t large = hz3_large_live_bytes(), cached = hz3_large_cache.total;
   usage->mapped_bytes = mapped + large + cached;
   usage->committed_bytes = committed + large + cached;

@@ -63,6 +63,15 @@ void *hz3_send_run(hz3_heap *heap, unsigned cls, void *p, uint32_t n) {
   const uintptr_t key = hz3_free_key;
   void *head = box->head, *tail = box->tail;
   uint32_t owner = box->owner, count = box->count, added = 0;
+#if HZ3_LOCAL_STASH
+  /* Own objects go to the class's stash as one batch when it has room for all
+   * n (decided up front, so none is walked twice): a later refill takes the
+   * batch whole instead of walking the spans' free lists object by object. */
+  bool stash = size >= HZ3_BATCH_MIN_SIZE && hz3_bin_limit(&heap->bins[cls]) != 0 &&
+               heap->stash_bytes + (size_t)n * size <= HZ3_LOCAL_STASH_BYTES;
+  void *own_head = NULL, *own_tail = NULL;
+  uint32_t own_count = 0;
+#endif
 #define HZ3_LANE_STORE()                                              \
   do {                                                                \
     box->head = head;                                                 \
@@ -78,7 +87,15 @@ void *hz3_send_run(hz3_heap *heap, unsigned cls, void *p, uint32_t n) {
     void *next = *(void **)p;
     uint32_t to = hz3_tags[hz3_tag_index(p)] >> HZ3_OWNER_SHIFT;
     if (to == self) {
-      hz3_span_put(heap, hz3_span_of(p), p);
+#if HZ3_LOCAL_STASH
+      if (stash) {
+        if (own_tail != NULL) *(void **)own_tail = p;
+        else own_head = p;
+        own_tail = p;
+        own_count++;
+      } else
+#endif
+        hz3_span_put(heap, hz3_span_of(p), p);
     } else {
       if (count != 0 && to != owner) {
         HZ3_LANE_STORE();
@@ -104,6 +121,16 @@ void *hz3_send_run(hz3_heap *heap, unsigned cls, void *p, uint32_t n) {
   }
   HZ3_LANE_STORE();
 #undef HZ3_LANE_STORE
+#if HZ3_LOCAL_STASH
+  if (own_count != 0) {  /* the batch header of hz3_batch_push: tail, count | class << 32 */
+    uintptr_t *h = own_head;
+    h[2] = (uintptr_t)own_tail;
+    h[3] = (uintptr_t)own_count | ((uintptr_t)cls << 32);
+    *(void **)own_tail = heap->stash[cls];
+    heap->stash[cls] = own_head;
+    heap->stash_bytes += (size_t)own_count * size;
+  }
+#endif
   if (heap->outbox_bytes > HZ3_REMOTE_BATCH_BYTES) hz3_outbox_flush_all(heap);
   return p;
 }
@@ -180,18 +207,22 @@ void hz3_collect(hz3_heap *heap, bool to_cache) {
 }
 
 #if HZ3_REMOTE_SPLICE
-/* Stashed remote batches go back to their spans (thread exit, trim). */
-void hz3_stash_drain(hz3_heap *heap) {
-  heap->stash_bytes = 0;
-  for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) {
-    void *p = heap->stash[cls];
-    heap->stash[cls] = NULL;
-    while (p != NULL) {
-      void *next = *(void **)p;
-      hz3_span_put(heap, hz3_span_of(p), p);
-      p = next;
-    }
+/* One class's stashed batches go back to their spans (a stale class). */
+void hz3_stash_drain_class(hz3_heap *heap, unsigned cls) {
+  void *p = heap->stash[cls];
+  heap->stash[cls] = NULL;
+  while (p != NULL) {
+    void *next = *(void **)p;
+    heap->stash_bytes -= hz3_classes[cls].size;
+    hz3_span_put(heap, hz3_span_of(p), p);
+    p = next;
   }
+}
+
+/* Stashed batches go back to their spans (thread exit, trim). */
+void hz3_stash_drain(hz3_heap *heap) {
+  for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) hz3_stash_drain_class(heap, cls);
+  heap->stash_bytes = 0;
 }
 #endif
 
