@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# GNU sort under LD_PRELOAD on a generated ~60 MB / 2 million line file:
-# in-memory, external (-S 50M, 2 threads, temp files), numeric key, stable
+# GNU sort under LD_PRELOAD on a generated ~36 MB / 1.2 million line file:
+# in-memory, external (-S 20M, 2 threads, temp files), numeric key, stable
 # key, unique, and compressed temp files (gzip children preloaded too).
 # Outputs are compared to the plain runs by sha256.
 # usage: tests/programs/sort.sh <path-to-allocator.so> [lines]
@@ -8,7 +8,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 hz_init "$@"
-LINES_N=${2:-2000000}
+LINES_N=${2:-1200000}
 
 if ! hz_have sort || ! hz_have awk; then
   hz_skip sort "sort or awk not installed (linux/install_deps.sh)"
@@ -36,7 +36,7 @@ mkdir -p sorttmp
 hz_compare awk-generate -- awk -v seed=4242 -v lines="$LINES_N" -f gen.awk
 
 hz_compare sort-default -- sort data.txt
-hz_compare sort-S50M-parallel2 -- sort -S 50M --parallel=2 -T sorttmp data.txt
+hz_compare sort-S20M-parallel2 -- sort -S 20M --parallel=2 -T sorttmp data.txt
 hz_compare sort-numeric-k2 -- sort -n -k2 data.txt
 hz_compare sort-stable-k3-reverse -- sort -s -r -k3,3 data.txt
 hz_compare sort-unique-fold -- sort -u -f -k1,1 data.txt
@@ -44,5 +44,5 @@ hz_compare sort-compress-gzip -- sort -S 8M --parallel=2 -T sorttmp --compress-p
 if locale -a 2>/dev/null | grep -ix 'c.utf-\?8' >/dev/null; then
   hz_compare sort-small-C.UTF-8 -- env LC_ALL=C.UTF-8 sort -k3,3 -k1,1 small.txt
 fi
-hz_compare sort-check-sorted -- sh -c 'sort -S 30M data.txt | sort -c && echo sorted'
+hz_compare sort-check-sorted -- sh -c 'sort -S 20M data.txt | sort -c && echo sorted'
 hz_finish
