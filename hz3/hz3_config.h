@@ -326,9 +326,12 @@
 #endif
 /* Remote batches whose bin is full wait whole for a later refill, up to this
  * many bytes per heap (beyond it they are walked back to their spans). */
+#ifndef HZ3_STASH_BYTES
+#define HZ3_STASH_BYTES ((size_t)4 << 20)
+#endif
 /* 1 (with HZ3_REMOTE_SPLICE and HZ3_SEND_RUN): an overflowing cache's own
- * objects go to the class's stash as one batch (while HZ3_STASH_BYTES has room)
- * instead of back to their spans one by one; the next refill of the class takes
+ * objects go to the class's stash as one batch (while HZ3_LOCAL_STASH_BYTES has
+ * room) instead of back to their spans one by one; the next refill of the class takes
  * the batch whole. Phase workloads (main_phase_r50: rounds that free and then
  * reallocate their whole working set) walked each object to its span and back. */
 #ifndef HZ3_LOCAL_STASH
@@ -340,9 +343,6 @@
  * caches (regress_purger_start: with 4 MiB, 4 of 12 MiB freed stayed). */
 #ifndef HZ3_LOCAL_STASH_BYTES
 #define HZ3_LOCAL_STASH_BYTES ((size_t)2 << 20)
-#endif
-#ifndef HZ3_STASH_BYTES
-#define HZ3_STASH_BYTES ((size_t)4 << 20)
 #endif
 #if HZ3_REMOTE_SPLICE
 #define HZ3_OUTBOX_COUNT    HZ3_CLASS_COUNT

@@ -69,8 +69,7 @@ void hz3_class_counts(unsigned cls, uint64_t *allocs, uint64_t *frees) {
   int64_t f = (int64_t)atomic_load_explicit(&hz3_exited_frees[cls], memory_order_relaxed);
   uint32_t max = __atomic_load_n(&hz3_max_slot, __ATOMIC_ACQUIRE);
   for (uint32_t slot = 1; slot <= max; slot++) {
-    hz3_heap **chunk = __atomic_load_n(&hz3_heap_dir[slot >> HZ3_DIR_BITS], __ATOMIC_ACQUIRE);
-    hz3_heap *heap = chunk ? __atomic_load_n(&chunk[slot & ((1u << HZ3_DIR_BITS) - 1)], __ATOMIC_ACQUIRE) : NULL;
+    hz3_heap *heap = hz3_heap_at(slot);
     if (heap == NULL) continue;
     const volatile hz3_bin *bin = &heap->bins[cls];
     uint64_t pops = bin->allocs;
@@ -88,8 +87,7 @@ uint64_t hz3_heaps_stash_bytes(void) {
 #if HZ3_REMOTE_SPLICE
   uint32_t max = __atomic_load_n(&hz3_max_slot, __ATOMIC_ACQUIRE);
   for (uint32_t slot = 1; slot <= max; slot++) {
-    hz3_heap **chunk = __atomic_load_n(&hz3_heap_dir[slot >> HZ3_DIR_BITS], __ATOMIC_ACQUIRE);
-    hz3_heap *heap = chunk ? __atomic_load_n(&chunk[slot & ((1u << HZ3_DIR_BITS) - 1)], __ATOMIC_ACQUIRE) : NULL;
+    hz3_heap *heap = hz3_heap_at(slot);
     if (heap != NULL) bytes += *(const volatile size_t *)&heap->stash_bytes;
   }
 #endif

@@ -19,6 +19,13 @@ static inline hz3_heap *hz3_heap_by_slot(uint32_t slot) {
   return chunk[slot & ((1u << HZ3_DIR_BITS) - 1)];
 }
 
+/* The heap of any slot up to hz3_heaps_max_slot(), NULL if not made yet: for
+ * walks over every heap from threads that own none of them (stats, purger). */
+static inline hz3_heap *hz3_heap_at(uint32_t slot) {
+  hz3_heap **chunk = __atomic_load_n(&hz3_heap_dir[slot >> HZ3_DIR_BITS], __ATOMIC_ACQUIRE);
+  return chunk ? __atomic_load_n(&chunk[slot & ((1u << HZ3_DIR_BITS) - 1)], __ATOMIC_ACQUIRE) : NULL;
+}
+
 /* The heap list (hz3_heap.c): `hz3_heaps_lock` guards the slots, the parked
  * list, every heap's `live` and `hz3_live_count`; `hz3_shared_heap` (threads
  * past their exit hook) is guarded by its own lock, never by that one. */

@@ -123,8 +123,7 @@ uint64_t hz3_interior_purge_due(uint64_t now, size_t *released) {
   bool more = false;
   uint32_t max = hz3_heaps_max_slot();
   for (uint32_t slot = 1; slot <= max; slot++) {
-    hz3_heap **chunk = __atomic_load_n(&hz3_heap_dir[slot >> HZ3_DIR_BITS], __ATOMIC_ACQUIRE);
-    hz3_heap *heap = chunk ? __atomic_load_n(&chunk[slot & ((1u << HZ3_DIR_BITS) - 1)], __ATOMIC_ACQUIRE) : NULL;
+    hz3_heap *heap = hz3_heap_at(slot);
     if (heap == NULL || heap->interior_skip) continue;
     if (hz3_interior_heap(heap, released)) more = true;
   }
@@ -143,8 +142,7 @@ void hz3_interior_after_fork_child(hz3_heap *own) {
   hz_lock_reset(&hz3_interior_lock);
   uint32_t max = hz3_heaps_max_slot();
   for (uint32_t slot = 1; slot <= max; slot++) {
-    hz3_heap **chunk = hz3_heap_dir[slot >> HZ3_DIR_BITS];
-    hz3_heap *heap = chunk ? chunk[slot & ((1u << HZ3_DIR_BITS) - 1)] : NULL;
+    hz3_heap *heap = hz3_heap_at(slot);
     if (heap != NULL && heap->live && heap != own) heap->interior_skip = 1;
   }
   if (own != NULL) hz_lock_reset(&own->spans_lock);

@@ -222,7 +222,6 @@ void hz3_stash_drain_class(hz3_heap *heap, unsigned cls) {
 /* Stashed batches go back to their spans (thread exit, trim). */
 void hz3_stash_drain(hz3_heap *heap) {
   for (unsigned cls = 0; cls < HZ3_CLASS_COUNT; cls++) hz3_stash_drain_class(heap, cls);
-  heap->stash_bytes = 0;
 }
 #endif
 
