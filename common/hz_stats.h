@@ -30,6 +30,7 @@
   X(THREADS_STARTED,    "thread heaps attached")                                 \
   X(THREADS_EXITED,     "thread heaps released at thread exit")                  \
   X(HEAPS_ADOPTED,      "heaps of exited threads adopted by new threads")        \
+  X(IDLE_DRAINS,        "heaps drained by the purger after their thread stopped using them (hz3)") \
   X(SOLO_DRAINS,        "caches emptied into their spans when one thread was left (hz3)") \
   X(FOREIGN_FREES,      "frees of pointers not ours, forwarded to the next allocator") \
   X(INVALID_FREES,      "frees of unallocated pointers inside our arena (ignored)") \

@@ -544,6 +544,44 @@ static void hz3_heap_flush_locked(hz3_heap *heap) {
   hz3_interior_note(HZ3_CLASS_COUNT - 1);
 }
 
+#if HZ3_INTERIOR_PURGE
+/* Called by the purger with the heap's span lock (tried, not taken: the
+ * owner is not inside a slow path). Only what the owner itself touches under
+ * that lock goes: the inbox (one exchange, as the owner's collect), the stash
+ * and the span reserve; never the thread caches or outbox lanes, which the
+ * owner's fast paths and frees use without it. */
+bool hz3_heap_idle_drain_locked(hz3_heap *heap, uint64_t now) {
+#if HZ3_IDLE_DRAIN_MS > 0
+  if (heap->solo) return false;
+  if (heap->spans_epoch != heap->idle_epoch) {  /* used since the last look */
+    heap->idle_epoch = heap->spans_epoch;
+    heap->idle_since_ms = now;
+  }
+  bool holds = hz3_inbox_pending(heap);
+#if HZ3_REMOTE_SPLICE
+  holds |= heap->stash_bytes != 0;
+#endif
+#if HZ3_SPAN_RESERVE
+  holds |= heap->reserve_bytes != 0;
+#endif
+  if (!holds) return false;
+  if (now - heap->idle_since_ms < (uint64_t)HZ3_IDLE_DRAIN_MS) return true;
+  hz3_collect(heap, false);
+#if HZ3_REMOTE_SPLICE
+  hz3_stash_drain(heap);
+#endif
+#if HZ3_SPAN_RESERVE
+  hz3_reserve_release(heap);
+#endif
+  hz_stat_add(HZ_STAT_IDLE_DRAINS, 1);
+#else
+  (void)heap;
+  (void)now;
+#endif
+  return false;
+}
+#endif
+
 static void hz3_heap_flush(hz3_heap *heap) {
   hz3_spans_lock(heap);
   hz3_heap_flush_locked(heap);

@@ -124,7 +124,12 @@ typedef struct hz3_heap {
   /* Held by the owner in every slow path that touches its spans' free and
    * partial lists, tried by the purger (hz3_interior.c). */
   hz_lock spans_lock;
+  uint32_t spans_epoch;                 /* holds of spans_lock by slow paths (not the purger's) */
   uint8_t interior_skip;                /* a fork child's heap of a thread that is gone */
+  /* The purger's own (HZ3_IDLE_DRAIN_MS): spans_epoch at its last look, and
+   * since when it has not moved. */
+  uint32_t idle_epoch;
+  uint64_t idle_since_ms;
 #endif
   uint64_t loose_bytes;                 /* resident free objects of large classes in live spans (HZ3_LOOSE_BUDGET) */
   hz_refault refault;                   /* their budget's back-off (common/hz_budget.h) */

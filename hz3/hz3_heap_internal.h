@@ -80,7 +80,10 @@ void hz3_solo_flush_runs(hz3_heap *heap, bool own_locked);
 /* The owner's side of the interior purge (hz3_interior.c): the slow paths
  * that touch a heap's span free lists or partial lists hold its span lock. */
 #if HZ3_INTERIOR_PURGE
-static inline void hz3_spans_lock(hz3_heap *heap) { hz_lock_acquire(&heap->spans_lock); }
+static inline void hz3_spans_lock(hz3_heap *heap) {
+  hz_lock_acquire(&heap->spans_lock);
+  heap->spans_epoch++;  /* the heap is in use: see HZ3_IDLE_DRAIN_MS */
+}
 static inline void hz3_spans_unlock(hz3_heap *heap) { hz_lock_release(&heap->spans_lock); }
 extern unsigned hz3_interior_first_cls;
 extern _Atomic int hz3_interior_pending;
@@ -95,7 +98,16 @@ static inline void hz3_interior_popped(hz3_span *span) {
   uint32_t left = span->carved - span->used;
   if (span->purged > left) span->purged = left;
 }
+/* Memory an idle heap may be holding went into its inbox, stash or span
+ * reserve: make sure the purger's pass runs (HZ3_IDLE_DRAIN_MS). */
+static inline void hz3_idle_note(void) {
+  if (HZ3_IDLE_DRAIN_MS > 0) hz3_interior_note(HZ3_CLASS_COUNT - 1);
+}
+/* The purger's side (hz3_heap.c), under the heap's span lock: drains what an
+ * idle heap holds; true while it holds memory not drained yet. */
+bool hz3_heap_idle_drain_locked(hz3_heap *heap, uint64_t now);
 #else
+static inline void hz3_idle_note(void) {}
 static inline void hz3_spans_lock(hz3_heap *heap) { (void)heap; }
 static inline void hz3_spans_unlock(hz3_heap *heap) { (void)heap; }
 static inline void hz3_interior_note(unsigned cls) { (void)cls; }

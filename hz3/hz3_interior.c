@@ -70,9 +70,11 @@ static size_t hz3_interior_span(hz3_span *span, uint32_t n) {
 
 /* One heap; true when it has spans to look at again (changed since the last
  * pass, or busy). */
-static bool hz3_interior_heap(hz3_heap *heap, size_t *released) {
+static bool hz3_interior_heap(hz3_heap *heap, uint64_t now, size_t *released) {
   if (!hz_lock_try(&heap->spans_lock)) return true;
-  bool more = false;
+  /* An idle heap's inbox, stash and reserve first: they land in the spans
+   * looked at next (HZ3_IDLE_DRAIN_MS). */
+  bool more = hz3_heap_idle_drain_locked(heap, now);
   size_t held = 0;
   for (unsigned cls = hz3_interior_first_cls; cls < HZ3_CLASS_COUNT; cls++) {
   restart:
@@ -125,7 +127,7 @@ uint64_t hz3_interior_purge_due(uint64_t now, size_t *released) {
   for (uint32_t slot = 1; slot <= max; slot++) {
     hz3_heap *heap = hz3_heap_at(slot);
     if (heap == NULL || heap->interior_skip) continue;
-    if (hz3_interior_heap(heap, released)) more = true;
+    if (hz3_interior_heap(heap, now, released)) more = true;
   }
   if (more) atomic_store_explicit(&hz3_interior_pending, 1, memory_order_relaxed);
   hz_lock_release(&hz3_interior_lock);

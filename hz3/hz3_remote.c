@@ -12,6 +12,7 @@ void hz3_inbox_push(uint32_t owner, void *head, void *tail, uint32_t count) {
     *(void **)tail = old;
   } while (!atomic_compare_exchange_weak_explicit(&target->inbox, &old, head,
                                                   memory_order_release, memory_order_relaxed));
+  hz3_idle_note();  /* the owner may be idle: its inbox is drained for it then */
   hz_stat_add(HZ_STAT_REMOTE_SENT, count);
   hz_stat_add(HZ_STAT_REMOTE_BATCHES, 1);
 }
@@ -33,6 +34,7 @@ void hz3_batch_push(uint32_t owner, void *head, void *tail, uint32_t count, unsi
     *(void **)tail = old;
   } while (!atomic_compare_exchange_weak_explicit(&target->inbox_batches, &old, head,
                                                   memory_order_release, memory_order_relaxed));
+  hz3_idle_note();  /* the owner may be idle: its inbox is drained for it then */
   hz_stat_add(HZ_STAT_REMOTE_SENT, count);
   hz_stat_add(HZ_STAT_REMOTE_BATCHES, 1);
 }
@@ -129,6 +131,7 @@ void *hz3_send_run(hz3_heap *heap, unsigned cls, void *p, uint32_t n) {
     *(void **)own_tail = heap->stash[cls];
     heap->stash[cls] = own_head;
     heap->stash_bytes += (size_t)own_count * size;
+    hz3_idle_note();
   }
 #endif
   if (heap->outbox_bytes > HZ3_REMOTE_BATCH_BYTES) hz3_outbox_flush_all(heap);
@@ -183,6 +186,7 @@ void hz3_collect(hz3_heap *heap, bool to_cache) {
       *(void **)tail = heap->stash[cls];
       heap->stash[cls] = batch;
       heap->stash_bytes += (size_t)n * hz3_classes[cls].size;
+      hz3_idle_note();
     } else {
       void *p = batch;
       for (uint32_t i = 0; i < n; i++) {

@@ -28,6 +28,7 @@ void hz3_span_retire(hz3_heap *heap, hz3_span *span) {
     heap->reserve[cls] = span;
     heap->reserve_n[cls]++;
     heap->reserve_bytes += bytes;
+    hz3_idle_note();
     return;
   }
   heap->released_tick[cls] = heap->span_tick;

@@ -32,3 +32,7 @@ hz_suite_test(regress_warm_park_purge
   SOURCES regress/test_warm_park_purge.c
   LABELS regress
   TIMEOUT 60)
+hz_suite_test(regress_idle_drain
+  SOURCES regress/test_idle_drain.c
+  LABELS regress
+  TIMEOUT 60)
