@@ -39,7 +39,8 @@
   X(PURGER_STARTS,      "background purge threads started (HZ_PURGE_THREAD)")   \
   X(PURGER_BYTES,       "bytes returned to the OS by the background purger")   \
   X(INTERIOR_BYTES,     "of those, interiors of free objects in partly used spans (hz3)") \
-  X(SLICE_PURGE_BYTES,  "of those, free slices in live and parked heaps' segments (hz4)")
+  X(SLICE_PURGE_BYTES,  "of those, free slices in live and parked heaps' segments (hz4)") \
+  X(IDLE_INBOX_BYTES,   "of those, interiors of objects waiting in idle owners' inboxes (hz4)")
 
 typedef enum hz_stat_id {
 #define HZ_STAT_ENUM(name, doc) HZ_STAT_##name,

@@ -158,6 +158,17 @@
                                     a heap that put none back for HZ_PURGE_DELAY_MS; pages of those
                                     classes change their free and partial lists under the slice lock */
 #endif
+#ifndef HZ4_IDLE_INBOX_MS
+#define HZ4_IDLE_INBOX_MS    1000 /* with HZ4_SLICE_PURGE: messages of HZ4_IDLE_INBOX_MIN_SIZE or larger
+                                    objects left in an inbox this long (the owner stopped
+                                    allocating) are taken by the purger, the interiors of their
+                                    objects decommitted, and given back to the inbox (0: they stay
+                                    resident until the owner collects them) */
+#endif
+#ifndef HZ4_IDLE_INBOX_MIN_SIZE
+#define HZ4_IDLE_INBOX_MIN_SIZE ((size_t)8 << 10) /* smallest class whose waiting objects
+                                                     HZ4_IDLE_INBOX_MS decommits */
+#endif
 #ifndef HZ4_SLICE_PURGE_MIN_BYTES
 #define HZ4_SLICE_PURGE_MIN_BYTES ((size_t)2 << 20) /* with HZ4_SLICE_PURGE: a heap asks for the purger
                                                        thread once its dirty slices reach this */

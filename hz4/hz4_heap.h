@@ -113,6 +113,10 @@ typedef struct hz4_heap {
   uint64_t adopted;                      /* ... to a heap an exited thread had parked */
   uint64_t warm_bytes;                   /* cached bytes it was parked with (HZ4_CHURN_PARK_MB) */
   struct hz4_heap *all_next;             /* every heap ever made */
+  /* The purger's own (HZ4_IDLE_INBOX_MS): each inbox's head at its last
+   * look, and since when it has not moved (UINT64_MAX: handled). */
+  uintptr_t idle_head[HZ4_INBOXES];
+  uint64_t idle_since_ms[HZ4_INBOXES];
   /* Written by other threads: kept off the owner's cache lines. `live` is 0
    * while parked; a thread that pushes to a parked heap flags it for
    * reclaim, so frees of a dead thread's objects are not stranded. */

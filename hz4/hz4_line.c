@@ -4,6 +4,7 @@
 #include "hz_line_fast.h"
 #include "hz4_large.h"
 #include "hz4_page.h"
+#include "hz4_remote.h"
 #include "hz_options.h"
 #include "hz_purger.h"
 #include "hz_stats.h"
@@ -24,6 +25,7 @@ static hz_cold void hz4_init_slow(void) {
   }
   hz_options_init();
   hz4_classes_init(hz_options.tcache ? hz_options.tcache_scale : 0);
+  hz4_remote_init();
   hz4_heaps_init();
   atomic_store_explicit(&hz4_ready, 1, memory_order_release);
   hz_lock_release(&hz4_init_lock);

@@ -18,9 +18,9 @@ static inline void hz4_slices_unlock(hz4_heap *heap) { hz_lock_release(&heap->sl
 /* Some heap may have dirty slices the purger has not seen: set by the owner
  * (under its slice lock) when the purger may be idle, cleared by a purger
  * pass that finds nothing left to wait for. */
-static _Atomic int hz4_slices_pending;
+_Atomic int hz4_slices_pending;
 
-static hz_noinline void hz4_slices_note_slow(void) {
+hz_noinline void hz4_slices_note_slow(void) {
   atomic_store_explicit(&hz4_slices_pending, 1, memory_order_relaxed);
   hz_purger_request();
 }
@@ -607,8 +607,10 @@ uint64_t hz4_slices_purge_due(hz4_heap *const *first, uint64_t now, size_t *rele
   /* Cleared before the walk: a note made during it stays for the next. */
   atomic_exchange_explicit(&hz4_slices_pending, 0, memory_order_seq_cst);
   uint64_t due = 0;
-  for (hz4_heap *heap = __atomic_load_n(first, __ATOMIC_ACQUIRE); heap != NULL; heap = heap->all_next)
+  for (hz4_heap *heap = __atomic_load_n(first, __ATOMIC_ACQUIRE); heap != NULL; heap = heap->all_next) {
     due = hz_due_min(due, hz4_heap_slices_due(heap, now, (uint64_t)delay, released));
+    due = hz_due_min(due, hz4_inbox_idle_purge(heap, now, released));
+  }
   if (due != 0) atomic_store_explicit(&hz4_slices_pending, 1, memory_order_relaxed);
   return due;
 }

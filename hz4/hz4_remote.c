@@ -3,6 +3,7 @@
 #include "hz4_page.h"
 #include "hz_options.h"
 #include "hz_os.h"
+#include "hz_purger.h"
 #include "hz_stats.h"
 
 _Atomic int hz4_parked_flag;
@@ -155,8 +156,32 @@ void hz4_rbufs_reset_lock(void) { hz_lock_reset(&hz4_rbuf_lock); }
 
 /* ---- sending ---- */
 
+/* Inboxes whose waiting objects the purger decommits (HZ4_IDLE_INBOX_MS):
+ * the classes of HZ4_IDLE_INBOX_MIN_SIZE and up, and one-block pages (the
+ * last inbox). Set at init; before, none. */
+unsigned hz4_idle_first_inbox = HZ4_INBOXES;
+
+void hz4_remote_init(void) {
+  unsigned cls = 0;
+  while (cls < HZ4_CLASS_COUNT && hz4_classes[cls].size < HZ4_IDLE_INBOX_MIN_SIZE) cls++;
+  hz4_idle_first_inbox = cls;
+}
+
+static inline bool hz4_idle_inbox_class(unsigned cls) {
+#if HZ4_SLICE_PURGE && HZ4_IDLE_INBOX_MS > 0
+  return cls >= hz4_idle_first_inbox;
+#else
+  (void)cls;
+  return false;
+#endif
+}
+#if !(HZ4_SLICE_PURGE && HZ4_IDLE_INBOX_MS > 0)
+static inline void hz4_slices_wake(void) {}
+#endif
+
 /* Pushes one message (its first word is the link) onto owner's inbox. */
-static void hz4_inbox_push(hz4_heap *owner, unsigned cls, uintptr_t msg, uint32_t count) {
+static inline __attribute__((always_inline)) void hz4_inbox_push(hz4_heap *owner, unsigned cls, uintptr_t msg,
+                                                                 uint32_t count) {
   _Atomic(uintptr_t) *box = &owner->inbox[cls].head;
   uintptr_t *link = (uintptr_t *)(msg & ~HZ4_MSG_OBJECT);
   uintptr_t old = atomic_load_explicit(box, memory_order_relaxed);
@@ -168,6 +193,7 @@ static void hz4_inbox_push(hz4_heap *owner, unsigned cls, uintptr_t msg, uint32_
    * collection: either it saw this message or we see that it is parked. */
   if (hz_unlikely(!atomic_load_explicit(&owner->live, memory_order_seq_cst)))
     atomic_store_explicit(&hz4_parked_flag, 1, memory_order_seq_cst);
+  if (hz4_idle_inbox_class(cls)) hz4_slices_wake();  /* the owner may never collect it */
   if (hz_options.stats) {  /* shared counters: only when someone reads them */
     hz_stat_add(HZ_STAT_REMOTE_SENT, count);
     hz_stat_add(HZ_STAT_REMOTE_BATCHES, 1);
@@ -440,3 +466,82 @@ uint64_t hz4_collect_all(hz4_heap *heap, bool to_bins) {
   }
   return total;
 }
+
+/* ---- idle inboxes (the purger's side) ---- */
+
+#if HZ4_SLICE_PURGE && HZ4_IDLE_INBOX_MS > 0
+/* Every page of a waiting object past the one that holds its first two
+ * words (an object message's link lives in the first) goes back to the OS. */
+static size_t hz4_idle_decommit(void *p, size_t size) {
+  size_t page = hz_os_page_size();
+  uintptr_t lo = ((uintptr_t)p + 2 * sizeof(void *) + page - 1) & ~(uintptr_t)(page - 1);
+  uintptr_t hi = ((uintptr_t)p + size) & ~(uintptr_t)(page - 1);
+  if (hi <= lo) return 0;
+  hz_os_decommit((void *)lo, hi - lo);
+  return hi - lo;
+}
+
+/* An owner that stopped allocating never collects what other threads freed
+ * to it: a thread pool that swapped large objects and went to sleep kept
+ * them all resident. The purger cannot put them into their pages (the
+ * owner updates those without a lock), so it takes the inbox whole with the
+ * owner's own exchange (the messages are then its alone: free objects nobody
+ * else may touch), decommits the objects' interiors and pushes the messages
+ * back for the owner to collect as usual; they read zero when reused. */
+uint64_t hz4_inbox_idle_purge(hz4_heap *heap, uint64_t now, size_t *released) {
+  uint64_t due = 0;
+  for (unsigned cls = 0; cls < HZ4_INBOXES; cls++) {
+    if (!hz4_idle_inbox_class(cls)) continue;
+    _Atomic(uintptr_t) *box = &heap->inbox[cls].head;
+    uintptr_t head = atomic_load_explicit(box, memory_order_relaxed);
+    if (head != heap->idle_head[cls]) {  /* moved since the last look (or emptied) */
+      heap->idle_head[cls] = head;
+      heap->idle_since_ms[cls] = now;
+    }
+    if (head == 0 || heap->idle_since_ms[cls] == UINT64_MAX) continue;
+    if (now - heap->idle_since_ms[cls] < (uint64_t)HZ4_IDLE_INBOX_MS) {
+      due = hz_due_min(due, heap->idle_since_ms[cls] + (uint64_t)HZ4_IDLE_INBOX_MS);
+      continue;
+    }
+    uintptr_t msgs = atomic_exchange_explicit(box, 0, memory_order_seq_cst);
+    if (msgs == 0) continue;  /* the owner collected meanwhile */
+    size_t bytes = 0;
+    uintptr_t *last_link = NULL;
+    for (uintptr_t m = msgs; m != 0;) {
+      if (m & HZ4_MSG_OBJECT) {
+        void *p = (void *)(m & ~HZ4_MSG_OBJECT);
+        bytes += hz4_idle_decommit(p, cls == HZ4_CLS_BLOCK ? hz4_page_of(p)->size : hz4_classes[cls].size);
+        last_link = (uintptr_t *)p;
+        m = *last_link;
+      } else {
+        hz4_rbuf *buf = (hz4_rbuf *)m;
+        for (uint32_t i = 0; i < buf->count; i++) {
+          void *p = buf->ptrs[i];
+          bytes += hz4_idle_decommit(p, cls == HZ4_CLS_BLOCK ? hz4_page_of(p)->size : hz4_classes[cls].size);
+        }
+        last_link = (uintptr_t *)&buf->next;
+        m = (uintptr_t)buf->next;
+      }
+    }
+    uintptr_t old = atomic_load_explicit(box, memory_order_relaxed);
+    do {
+      *last_link = old;
+    } while (!atomic_compare_exchange_weak_explicit(box, &old, msgs, memory_order_seq_cst, memory_order_relaxed));
+    /* As a sender would: an owner parked meanwhile must learn of the mail. */
+    if (!atomic_load_explicit(&heap->live, memory_order_seq_cst))
+      atomic_store_explicit(&hz4_parked_flag, 1, memory_order_seq_cst);
+    heap->idle_head[cls] = msgs;
+    heap->idle_since_ms[cls] = UINT64_MAX;  /* done until the inbox moves */
+    *released += bytes;
+    hz_stat_add(HZ_STAT_IDLE_INBOX_BYTES, bytes);
+  }
+  return due;
+}
+#else
+uint64_t hz4_inbox_idle_purge(hz4_heap *heap, uint64_t now, size_t *released) {
+  (void)heap;
+  (void)now;
+  (void)released;
+  return 0;
+}
+#endif

@@ -24,6 +24,9 @@
  * came home and its pages may now be freed (hz4_parked_reclaim_flagged). */
 extern _Atomic int hz4_parked_flag;
 
+/* After the class table (hz4_classes_init). */
+void hz4_remote_init(void);
+
 void hz4_outbox_flush_all(hz4_heap *heap);
 /* Sends outbox slot `slot` to its owner. */
 void hz4_outbox_flush(hz4_heap *heap, unsigned slot);
