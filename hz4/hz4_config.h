@@ -206,6 +206,14 @@
 #ifndef HZ4_ADAPTIVE_CACHE
 #define HZ4_ADAPTIVE_CACHE   1   /* 1: class cache limits grow with demand (HZ4_TCACHE_MAX_BYTES) */
 #endif
+#ifndef HZ4_ADAPTIVE_LOCAL_OBJECTS
+#define HZ4_ADAPTIVE_LOCAL_OBJECTS 32 /* with HZ4_ADAPTIVE_CACHE, in a heap that neither sent nor
+                                         collected remote frees since the last purge tick: a class
+                                         limit may grow to this many objects (classes above 32 KiB
+                                         held 8 at most, so a thread cycling a few dozen of them
+                                         kept emptying and re-carving their pages); 0: the byte
+                                         bound alone */
+#endif
 #ifndef HZ4_PREFETCH_NEXT
 #define HZ4_PREFETCH_NEXT    1   /* 1: malloc prefetches the next object of the cache list */
 #endif

@@ -108,12 +108,17 @@ static void hz4_bin_adapt(hz4_heap *heap, unsigned cls) {
   if (heap->bin_overflowed[cls]) {
     heap->bin_overflowed[cls] = 0;
     uint32_t base = (uint32_t)heap->bin_base[cls] * 2, max = hz4_classes[cls].tcache_max;
+    /* Only in a heap without remote traffic: there the bins' objects are
+     * its own and nobody else waits for them (HZ4_ADAPTIVE_LOCAL_OBJECTS). */
+    if (!heap->remote_seen && max < HZ4_ADAPTIVE_LOCAL_OBJECTS && hz4_classes[cls].tcache_limit != 0)
+      max = HZ4_ADAPTIVE_LOCAL_OBJECTS;
     heap->bin_base[cls] = (uint16_t)(base < max ? base : max);
   }
   heap->bins[cls].limit = heap->bin_base[cls];
 }
 
 void hz4_bins_decay(hz4_heap *heap) {
+  heap->remote_seen = 0;
   for (unsigned cls = 0; cls < HZ4_CLASS_COUNT; cls++) {
     uint32_t start = hz4_classes[cls].tcache_limit, base = heap->bin_base[cls];
     if (base > start) {

@@ -89,6 +89,7 @@ typedef struct hz4_heap {
   hz4_page *partial[HZ4_CLASS_COUNT];    /* pages with free or uncarved objects */
   uint16_t bin_base[HZ4_CLASS_COUNT];    /* each bin's limit, adaptive (HZ4_ADAPTIVE_CACHE) */
   uint8_t bin_overflowed[HZ4_CLASS_COUNT]; /* overflowed since its last refill from pages */
+  uint8_t remote_seen;                   /* sent or collected remote frees since the last purge tick */
   uint16_t carve_goal[HZ4_CLASS_COUNT];  /* objects the next refill from pages may take (HZ4_CARVE_START_BYTES) */
   hz4_segment *segs;                     /* segments owned, those with free slices first */
   uint64_t outbox_used;                  /* bit i: outbox[i] holds a buffer */

@@ -220,6 +220,7 @@ void hz4_outbox_flush(hz4_heap *heap, unsigned slot) {
   heap->outbox_bytes -= (size_t)buf->count * box->size;
   heap->outbox_used &= ~(1ull << slot);
   if (HZ4_NET_PER_MESSAGE) hz4_net_sent(heap, cls, buf->count);
+  heap->remote_seen = 1;
   hz4_inbox_push(box->owner, cls, (uintptr_t)buf, buf->count);
   box->key = 0;
   box->buf = NULL;
@@ -429,6 +430,7 @@ static uint32_t hz4_inbox_drain(hz4_sink *s) {
     }
   }
   hz4_rbuf_chain_send(&back);
+  if (total) heap->remote_seen = 1;
   if (hz_options.stats && total) hz_stat_add(HZ_STAT_REMOTE_COLLECTED, total);
   return total;
 }
