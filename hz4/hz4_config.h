@@ -206,6 +206,11 @@
 #ifndef HZ4_ADAPTIVE_CACHE
 #define HZ4_ADAPTIVE_CACHE   1   /* 1: class cache limits grow with demand (HZ4_TCACHE_MAX_BYTES) */
 #endif
+#ifndef HZ4_BIN_ROOM
+#define HZ4_BIN_ROOM         1   /* 1: a cache list keeps its room left (limit - count), so free's
+                                    overflow check is one decrement and a sign test (0: count and
+                                    compare with the limit, 3 more instructions per free) */
+#endif
 #ifndef HZ4_ADAPTIVE_LOCAL_OBJECTS
 #define HZ4_ADAPTIVE_LOCAL_OBJECTS 32 /* with HZ4_ADAPTIVE_CACHE, in a heap that neither sent nor
                                          collected remote frees since the last purge tick: a class

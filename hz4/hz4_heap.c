@@ -51,7 +51,7 @@ static _Atomic uint64_t hz4_exited_frees[HZ4_CLASS_COUNT];
 
 hz_noinline void hz4_stats_publish(hz4_heap *heap, unsigned cls) {
   hz4_bin *bin = &heap->bins[cls];
-  hz_stat_publish_share(bin->net - (int64_t)bin->count, &heap->published[cls], hz4_classes[cls].size);
+  hz_stat_publish_share(bin->net - (int64_t)hz4_bin_count(bin), &heap->published[cls], hz4_classes[cls].size);
 }
 
 void hz4_class_counts(unsigned cls, uint64_t *allocs, uint64_t *frees) {
@@ -62,7 +62,7 @@ void hz4_class_counts(unsigned cls, uint64_t *allocs, uint64_t *frees) {
     const volatile hz4_bin *bin = &heap->bins[cls];  /* racy for live threads */
     uint64_t pops = bin->allocs;
     a += pops;
-    f += (int64_t)pops - bin->net + (int64_t)bin->count;
+    f += (int64_t)pops - bin->net + hz4_bin_count_racy(bin);
   }
   hz_lock_release(&hz4_heaps_lock);
   *allocs = a;
@@ -80,9 +80,9 @@ void hz4_bin_trim(hz4_heap *heap, unsigned cls, uint32_t keep) {
     rest = *link;
   }
   *link = NULL;
-  if (bin->count > keep) {
-    bin->net -= (int64_t)(bin->count - keep);
-    bin->count = keep;
+  if (hz4_bin_count(bin) > keep) {
+    bin->net -= (int64_t)(hz4_bin_count(bin) - keep);
+    hz4_bin_set_count(bin, keep);
   }
   while (rest != NULL) {
     void *next = *(void **)rest;
@@ -96,7 +96,7 @@ void hz4_bin_trim(hz4_heap *heap, unsigned cls, uint32_t keep) {
  * home, and drop any raise from collected remote frees. */
 void hz4_bin_overflow(hz4_heap *heap, unsigned cls) {
   uint32_t base = heap->bin_base[cls];
-  heap->bins[cls].limit = base;
+  hz4_bin_set_limit(&heap->bins[cls], base);
   heap->bin_overflowed[cls] = 1;
   hz4_bin_trim(heap, cls, base / 2);
 }
@@ -114,7 +114,7 @@ static void hz4_bin_adapt(hz4_heap *heap, unsigned cls) {
       max = HZ4_ADAPTIVE_LOCAL_OBJECTS;
     heap->bin_base[cls] = (uint16_t)(base < max ? base : max);
   }
-  heap->bins[cls].limit = heap->bin_base[cls];
+  hz4_bin_set_limit(&heap->bins[cls], heap->bin_base[cls]);
 }
 
 void hz4_bins_decay(hz4_heap *heap) {
@@ -124,7 +124,8 @@ void hz4_bins_decay(hz4_heap *heap) {
     if (base > start) {
       base = base / 2 > start ? base / 2 : start;
       heap->bin_base[cls] = (uint16_t)base;
-      if (heap->bins[cls].limit > base && heap->bins[cls].count <= base) heap->bins[cls].limit = base;
+      hz4_bin *bin = &heap->bins[cls];
+      if (hz4_bin_limit(bin) > base && hz4_bin_count(bin) <= base) hz4_bin_set_limit(bin, base);
     }
   }
 }
@@ -165,13 +166,13 @@ static void *hz4_refill(hz4_heap *heap, unsigned cls) {
   }
   *(void **)tail = bin->head;
   bin->head = head;
-  bin->count += got;
+  hz4_bin_add_count(bin, (int32_t)got);
   bin->net += got;
 pop:
   HZ4_STATS_SAMPLE(heap, cls);
   void *p = bin->head;
   bin->head = *(void **)p;
-  bin->count--;
+  hz4_bin_popped(bin);
   bin->allocs++;
   return p;
 }
@@ -181,7 +182,7 @@ static inline void *hz4_heap_pop(hz4_heap *heap, unsigned cls) {
   void *p = bin->head;
   if (hz_likely(p != NULL)) {
     bin->head = *(void **)p;
-    bin->count--;
+    hz4_bin_popped(bin);
     bin->allocs++;
     return p;
   }
@@ -196,7 +197,7 @@ static inline void hz4_heap_push(hz4_heap *heap, unsigned cls, void *p) {
   }
   *(void **)p = bin->head;
   bin->head = p;
-  if (++bin->count > bin->limit) hz4_bin_overflow(heap, cls);
+  if (hz4_bin_push_over(bin)) hz4_bin_overflow(heap, cls);
 }
 
 /* Everything the heap holds in caches goes home; empty pages are released
@@ -215,7 +216,7 @@ static void hz4_heap_flush(hz4_heap *heap, bool decommit, bool keep_caches) {
     hz4_bin_trim(heap, cls, 0);
     heap->bin_base[cls] = hz4_classes[cls].tcache_limit;
     heap->bin_overflowed[cls] = 0;
-    heap->bins[cls].limit = heap->bin_base[cls];
+    hz4_bin_set_limit(&heap->bins[cls], heap->bin_base[cls]);
   }
   if (!keep_caches) hz4_rbufs_release(heap);
   hz4_heap_release_empty(heap, decommit);
@@ -228,7 +229,7 @@ static void hz4_heap_set_limits(hz4_heap *heap) {
   /* (tcache_limit is 0 for every class with HZ_TCACHE=0) */
   for (unsigned cls = 0; cls < HZ4_CLASS_COUNT; cls++) {
     heap->bin_base[cls] = hz4_classes[cls].tcache_limit;
-    heap->bins[cls].limit = heap->bin_base[cls];
+    hz4_bin_set_limit(&heap->bins[cls], heap->bin_base[cls]);
   }
 }
 
@@ -326,7 +327,7 @@ void hz4_parked_reclaim_flagged(void) {
 static uint64_t hz4_heap_cached_bytes(const hz4_heap *heap) {
   uint64_t bytes = 0;
   for (unsigned cls = 0; cls < HZ4_CLASS_COUNT; cls++)
-    bytes += (uint64_t)heap->bins[cls].count * hz4_classes[cls].size;
+    bytes += (uint64_t)hz4_bin_count(&heap->bins[cls]) * hz4_classes[cls].size;
   return bytes;
 }
 
@@ -562,7 +563,7 @@ static hz_noinline void hz4_free_other_rare(void *p, uint32_t tag) {
     if (!HZ4_NET_PER_MESSAGE) {
       hz4_bin *bin = &heap->bins[cls];  /* a free that bypasses the cache (see hz4_bin) */
       bin->net--;
-      if (hz_unlikely(hz_options.stats) && heap->published[cls] - (bin->net - (int64_t)bin->count) >= 64)
+      if (hz_unlikely(hz_options.stats) && heap->published[cls] - (bin->net - (int64_t)hz4_bin_count(bin)) >= 64)
         hz4_stats_publish(heap, cls);
     }
   }
@@ -575,7 +576,7 @@ static hz_noinline void hz4_free_other_tail(hz4_heap *heap, hz4_heap *owner, uin
   unsigned cls = tag & 0xFFu;
   hz4_bin *bin = &heap->bins[cls];
   if (!HZ4_NET_PER_MESSAGE && hz_unlikely(hz_options.stats) &&
-      heap->published[cls] - (bin->net - (int64_t)bin->count) >= 64)
+      heap->published[cls] - (bin->net - (int64_t)hz4_bin_count(bin)) >= 64)
     hz4_stats_publish(heap, cls);
   hz4_remote_free(heap, owner, tag, hz4_classes[cls].size, p);
 }

@@ -20,13 +20,20 @@
 /* A thread cache list for one class. */
 typedef struct hz4_bin {
   void *head;
-  uint32_t count;
-  /* Flush when count exceeds this. It is the heap's limit for the class
+  /* The list length, read and written only through hz4_bin_count and its
+   * siblings below: kept as the room left (limit - count, HZ4_BIN_ROOM), so
+   * that free's overflow check is one decrement and a sign test. */
+#if HZ4_BIN_ROOM
+  int32_t room_;
+#else
+  uint32_t count_;
+#endif
+  /* Flush when the count exceeds this. It is the heap's limit for the class
    * (bin_base; 0: caching off), raised by the number of collected remote
    * frees until the bin next runs dry: those objects were in transit anyway
    * and are about to be reused, so sending them to their pages only to pull
-   * them back would touch each one twice. */
-  uint32_t limit;
+   * them back would touch each one twice. At most INT32_MAX. */
+  uint32_t limit_;
   /* Statistics (HZ_STATS) cost one add per malloc and nothing per free:
    * `allocs` counts every pop; `net` counts blocks moved into the list
    * other than by a free (refills from pages, collected remote frees) minus
@@ -36,6 +43,35 @@ typedef struct hz4_bin {
   uint64_t allocs;
   int64_t net;
 } hz4_bin;
+
+#if HZ4_BIN_ROOM
+static inline uint32_t hz4_bin_count(const hz4_bin *b) { return (uint32_t)((int64_t)b->limit_ - b->room_); }
+static inline void hz4_bin_set_count(hz4_bin *b, uint32_t n) { b->room_ = (int32_t)((int64_t)b->limit_ - n); }
+static inline void hz4_bin_add_count(hz4_bin *b, int32_t n) { b->room_ -= n; }
+/* One more object on the list: true when the count now exceeds the limit. */
+static inline bool hz4_bin_push_over(hz4_bin *b) { return --b->room_ < 0; }
+static inline void hz4_bin_popped(hz4_bin *b) { b->room_++; }
+#else
+static inline uint32_t hz4_bin_count(const hz4_bin *b) { return b->count_; }
+static inline void hz4_bin_set_count(hz4_bin *b, uint32_t n) { b->count_ = n; }
+static inline void hz4_bin_add_count(hz4_bin *b, int32_t n) { b->count_ += (uint32_t)n; }
+static inline bool hz4_bin_push_over(hz4_bin *b) { return ++b->count_ > b->limit_; }
+static inline void hz4_bin_popped(hz4_bin *b) { b->count_--; }
+#endif
+/* Another thread's count, read while it runs (statistics). */
+static inline int64_t hz4_bin_count_racy(const volatile hz4_bin *b) {
+#if HZ4_BIN_ROOM
+  return (int64_t)b->limit_ - b->room_;
+#else
+  return (int64_t)b->count_;
+#endif
+}
+static inline uint32_t hz4_bin_limit(const hz4_bin *b) { return b->limit_; }
+static inline void hz4_bin_set_limit(hz4_bin *b, uint64_t limit) {
+  uint32_t n = hz4_bin_count(b);
+  b->limit_ = limit > INT32_MAX ? INT32_MAX : (uint32_t)limit;
+  hz4_bin_set_count(b, n);
+}
 
 /* A remote-free buffer: pointers to objects of one (owner, class), sent to
  * the owner as one message. Buffers are hz4's own memory, never the

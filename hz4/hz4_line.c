@@ -56,18 +56,20 @@ void *hz4_malloc_large(size_t size) {
   return p != NULL ? p : hz_shim_enomem();
 }
 
-bool hz4_free_slow(void *p) {
+void hz4_free_slow(void *p) {
+  if (p == NULL) return;
   unsigned kind = hz4_map_kind(p);
-  if (kind == HZ4_MAP_NONE) return false;
+  if (kind == HZ4_MAP_NONE) {
+    hz_shim_free_foreign(p);
+    return;
+  }
   /* Segments are handled inline; here only huge kinds remain. */
   hz4_large_free(p, kind);
-  return true;
 }
 
-bool hz4_free_repeated(void *p) {
+void hz4_free_repeated(void *p) {
   (void)p;
   hz_stat_add(HZ_STAT_INVALID_FREES, 1);
-  return true;
 }
 
 void *hz_line_calloc(size_t size) {

@@ -209,7 +209,7 @@ static inline void hz4_net_sent(hz4_heap *heap, unsigned cls, uint32_t n) {
   if (cls >= HZ4_CLASS_COUNT) return;  /* one-block pages are counted apart */
   hz4_bin *bin = &heap->bins[cls];
   bin->net -= n;
-  if (hz_unlikely(hz_options.stats) && heap->published[cls] - (bin->net - (int64_t)bin->count) >= 64)
+  if (hz_unlikely(hz_options.stats) && heap->published[cls] - (bin->net - (int64_t)hz4_bin_count(bin)) >= 64)
     hz4_stats_publish(heap, cls);
 }
 
@@ -438,11 +438,10 @@ static uint32_t hz4_inbox_drain(hz4_sink *s) {
 /* Collected objects joined the bin: raise its limit (see hz4_bin). */
 static void hz4_bin_raise(hz4_heap *heap, unsigned cls, uint32_t added) {
   hz4_bin *bin = &heap->bins[cls];
-  bin->count += added;
+  hz4_bin_add_count(bin, (int32_t)added);
   bin->net += added;  /* moved in, not freed here (statistics, see hz4_bin) */
   if (HZ4_CHAIN_RAISES_LIMIT) {
-    uint64_t limit = (uint64_t)heap->bin_base[cls] + bin->count;
-    bin->limit = limit > UINT32_MAX ? UINT32_MAX : (uint32_t)limit;
+    hz4_bin_set_limit(bin, (uint64_t)heap->bin_base[cls] + hz4_bin_count(bin));
   }
 }
 
@@ -463,7 +462,7 @@ uint64_t hz4_collect_all(hz4_heap *heap, bool to_bins) {
     if (s.taken) {
       hz4_bin_raise(heap, cls, s.taken);
       hz4_bin *bin = &heap->bins[cls];
-      if (bin->count > bin->limit) hz4_bin_trim(heap, cls, bin->limit);
+      if (hz4_bin_count(bin) > hz4_bin_limit(bin)) hz4_bin_trim(heap, cls, hz4_bin_limit(bin));
     }
   }
   return total;

@@ -15,13 +15,16 @@
 #include "hz4_heap.h"
 #include "hz_atomic.h"
 
-/* malloc ends in tail calls (see common/hz_line.h): the slow paths set errno. */
+/* malloc ends in tail calls (see common/hz_line.h): the slow paths set errno.
+ * free takes any pointer (NULL and foreign ones reach hz4_free_slow, which
+ * forwards what is not ours), so it too ends in tail calls with no frame. */
 #define HZ_LINE_MALLOC_ANY_SIZE 1
+#define HZ_LINE_FREE_ANY 1
 
 void *hz4_malloc_miss(size_t size);
 void *hz4_malloc_large(size_t size);
-bool hz4_free_slow(void *p);
-bool hz4_free_repeated(void *p);
+void hz4_free_slow(void *p);
+void hz4_free_repeated(void *p);
 
 static inline void *hz_line_malloc(size_t size) {
   unsigned cls;
@@ -33,7 +36,7 @@ static inline void *hz_line_malloc(size_t size) {
   if (hz_likely(p != NULL)) {
     void *next = *(void **)p;
     bin->head = next;
-    bin->count--;
+    hz4_bin_popped(bin);
     bin->allocs++;  /* the only statistics cost of the fast paths */
     /* Objects that came home from other threads are cold here: start
      * fetching the next one now, so the next malloc does not stall on it. */
@@ -53,16 +56,20 @@ static inline bool hz_line_free(void *p) {
       unsigned cls = tag & 0xFFu;
       hz4_bin *bin = &heap->bins[cls];
       void *head = bin->head;
-      if (hz_unlikely(p == head)) return hz4_free_repeated(p);  /* an immediate double free */
+      if (hz_unlikely(p == head)) {  /* an immediate double free */
+        hz4_free_repeated(p);
+        return true;
+      }
       *(void **)p = head;
       bin->head = p;
-      if (hz_unlikely(++bin->count > bin->limit)) hz4_bin_overflow(heap, cls);
+      if (hz_unlikely(hz4_bin_push_over(bin))) hz4_bin_overflow(heap, cls);
       return true;
     }
     hz4_free_other(p, tag);
     return true;
   }
-  return hz4_free_slow(p);
+  hz4_free_slow(p);  /* NULL (segmap entry 0 is never ours), huge blocks, foreign pointers */
+  return true;
 }
 
 #endif
