@@ -125,6 +125,15 @@ void hz_os_unmap(void *p, size_t size) {
   hz_stat_add(HZ_STAT_OS_UNMAPPED, size);
 }
 
+size_t hz_os_decommit_interior(void *p, size_t size, size_t keep) {
+  size_t page = hz_os_page_size();
+  uintptr_t lo = ((uintptr_t)p + keep + page - 1) & ~(uintptr_t)(page - 1);
+  uintptr_t hi = ((uintptr_t)p + size) & ~(uintptr_t)(page - 1);
+  if (hi <= lo) return 0;
+  hz_os_decommit((void *)lo, hi - lo);
+  return hi - lo;
+}
+
 void hz_os_decommit(void *p, size_t size) {
   if (size == 0) return;
   int saved = errno;

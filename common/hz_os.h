@@ -24,6 +24,10 @@ void hz_os_unmap(void *p, size_t size);
 /* Give the physical pages back; the range stays mapped and reads as zero
  * (MADV_DONTNEED) or as old-or-zero (MADV_FREE when HZ_MADV_FREE=1). */
 void hz_os_decommit(void *p, size_t size);
+/* Decommits the whole pages of [p + keep, p + size): a free object's interior
+ * past the words it keeps in use (free-list link, free key, marks), which the
+ * caller may write again at once. Returns the bytes given back. */
+size_t hz_os_decommit_interior(void *p, size_t size, size_t keep);
 /* Grow or shrink a mapping, moving it if needed; NULL on failure. */
 void *hz_os_remap(void *p, size_t old_size, size_t new_size);
 void hz_os_hint_hugepages(void *p, size_t size);

@@ -115,16 +115,13 @@ static void hz3_loose_budget(hz3_heap *heap) {
   uint64_t want = hz_refault_pass_begin(&heap->refault, limit, loose, now) << HZ3_UNIT_SHIFT;
   if (want == 0) return;
   uint64_t goal = before > want ? before - want : 0;
-  size_t os_page = hz_os_page_size();
   for (unsigned cls = HZ3_CLASS_COUNT; cls-- > 0 && heap->loose_bytes > goal;) {
     size_t size = hz3_classes[cls].size;
     if (size < HZ3_LOOSE_MIN_SIZE) break;
     for (hz3_span *span = heap->partial[cls]; span != NULL && heap->loose_bytes > goal; span = span->next) {
       for (uintptr_t *p = span->free; p != NULL && span->loose != 0; p = *(void **)p) {
         if (p[2] != HZ3_LOOSE_RESIDENT) continue;
-        uintptr_t lo = ((uintptr_t)p + os_page) & ~(uintptr_t)(os_page - 1);
-        uintptr_t hi = ((uintptr_t)p + size) & ~(uintptr_t)(os_page - 1);
-        if (hi > lo) hz_os_decommit((void *)lo, hi - lo);
+        hz_os_decommit_interior(p, size, 3 * sizeof(void *));  /* link, key, mark */
         p[2] = HZ3_LOOSE_RETURNED;
         span->loose--;
         heap->loose_bytes -= size;

@@ -54,15 +54,10 @@ void hz3_interior_note_slow(void) {
 /* Decommits the interiors of the `n` objects at the head of the span's free
  * list; returns the bytes. */
 static size_t hz3_interior_span(hz3_span *span, uint32_t n) {
-  size_t size = hz3_classes[span->cls].size, page = hz_os_page_size(), bytes = 0;
+  size_t size = hz3_classes[span->cls].size, bytes = 0;
   void *p = span->free;
   for (uint32_t i = 0; i < n && p != NULL; i++) {
-    uintptr_t lo = ((uintptr_t)p + 2 * sizeof(void *) + page - 1) & ~(uintptr_t)(page - 1);
-    uintptr_t hi = ((uintptr_t)p + size) & ~(uintptr_t)(page - 1);
-    if (hi > lo) {
-      hz_os_decommit((void *)lo, hi - lo);
-      bytes += hi - lo;
-    }
+    bytes += hz_os_decommit_interior(p, size, 2 * sizeof(void *));  /* link and free key stay */
     p = *(void **)p;
   }
   return bytes;

@@ -586,16 +586,22 @@ void hz4_free_other(void *p, uint32_t tag) {
    * owner, freed by a thread with a heap of its own. The empty heap's id
    * (HZ4_OWNER_NONE) and a block tag send the rest to the rare path. */
   hz4_heap *heap = hz4_tls_heap;
-  hz4_heap *owner = hz4_segment_of(p)->owner;
   unsigned cls = tag & 0xFFu;
   /* (The caller, hz_line_free, has seen that the tag's owner is not this
-   * heap: no test for that here.) */
-  if (hz_unlikely(tag == 0 || (tag & HZ4_TAG_BLOCK) || owner == NULL || heap->id == HZ4_OWNER_NONE)) {
+   * heap: no test for that here.) A non-zero class tag means a live page, so
+   * its segment has an owner: the owner (another line of the segment header)
+   * is read only where a buffer is opened for it. */
+  if (hz_unlikely(tag == 0 || (tag & HZ4_TAG_BLOCK) || heap->id == HZ4_OWNER_NONE)) {
     hz4_free_other_rare(p, tag);
     return;
   }
   if (!HZ4_NET_PER_MESSAGE) heap->bins[cls].net--;  /* a free that bypasses the cache (see hz4_bin) */
   if (!HZ4_REMOTE_INLINE || (!HZ4_NET_PER_MESSAGE && hz_unlikely(hz_options.stats))) {
+    hz4_heap *owner = hz4_segment_of(p)->owner;
+    if (hz_unlikely(owner == NULL)) {
+      hz4_free_other_rare(p, tag);
+      return;
+    }
     hz4_free_other_tail(heap, owner, tag, p);
     return;
   }
@@ -603,6 +609,11 @@ void hz4_free_other(void *p, uint32_t tag) {
    * register is saved (main_r50: 65 -> 45 instructions per remote free). */
   hz4_outbox *box = &heap->outbox[hz4_outbox_slot(tag)];
   if (hz_unlikely(box->key != ~tag)) {
+    hz4_heap *owner = hz4_segment_of(p)->owner;
+    if (hz_unlikely(owner == NULL)) {
+      hz4_free_other_rare(p, tag);
+      return;
+    }
     hz4_remote_open(heap, owner, tag, hz4_classes[cls].size, p);
     return;
   }

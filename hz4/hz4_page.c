@@ -105,12 +105,9 @@ static inline uint64_t hz4_heap_dirty(const hz4_heap *heap) {
   return heap->dirty_count + (heap->loose_bytes >> HZ4_SLICE_SHIFT);
 }
 
-/* All of a loose object but its first OS page (the link and the mark). */
+/* All of a loose object but its first two words (the link and the mark). */
 static void hz4_loose_return(hz4_heap *heap, hz4_page *page, void *p) {
-  size_t os_page = hz_os_page_size();
-  uintptr_t lo = ((uintptr_t)p + os_page) & ~(uintptr_t)(os_page - 1);
-  uintptr_t hi = ((uintptr_t)p + page->size) & ~(uintptr_t)(os_page - 1);
-  if (hi > lo) hz_os_decommit((void *)lo, hi - lo);
+  hz_os_decommit_interior(p, page->size, 2 * sizeof(void *));  /* the link and the mark */
   ((uintptr_t *)p)[1] = HZ4_LOOSE_RETURNED;
   page->loose--;
   heap->loose_bytes -= page->size;

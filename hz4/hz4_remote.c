@@ -471,15 +471,10 @@ uint64_t hz4_collect_all(hz4_heap *heap, bool to_bins) {
 /* ---- idle inboxes (the purger's side) ---- */
 
 #if HZ4_SLICE_PURGE && HZ4_IDLE_INBOX_MS > 0
-/* Every page of a waiting object past the one that holds its first two
- * words (an object message's link lives in the first) goes back to the OS. */
+/* Every page of a waiting object past its first two words (an object
+ * message's link lives in the first) goes back to the OS. */
 static size_t hz4_idle_decommit(void *p, size_t size) {
-  size_t page = hz_os_page_size();
-  uintptr_t lo = ((uintptr_t)p + 2 * sizeof(void *) + page - 1) & ~(uintptr_t)(page - 1);
-  uintptr_t hi = ((uintptr_t)p + size) & ~(uintptr_t)(page - 1);
-  if (hi <= lo) return 0;
-  hz_os_decommit((void *)lo, hi - lo);
-  return hi - lo;
+  return hz_os_decommit_interior(p, size, 2 * sizeof(void *));
 }
 
 /* An owner that stopped allocating never collects what other threads freed
