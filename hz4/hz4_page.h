@@ -69,6 +69,7 @@ void hz4_heap_purge(hz4_heap *heap);
  * starts at *first (HZ4_SLICE_PURGE): decommits those idle past the purge
  * delay, skips heaps whose owner holds the slice lock. */
 uint64_t hz4_slices_purge_due(hz4_heap *const *first, uint64_t now, size_t *released);
+#endif
 #if HZ4_SLICE_PURGE
 /* Wakes the purger's pass over the heaps (any context: a load, and a
  * request when the pass was not pending). */
@@ -77,10 +78,11 @@ void hz4_slices_note_slow(void);
 static inline void hz4_slices_wake(void) {
   if (!atomic_load_explicit(&hz4_slices_pending, memory_order_relaxed)) hz4_slices_note_slow();
 }
+#else
+static inline void hz4_slices_wake(void) {}
 #endif
 /* The purger's look at a heap's inboxes (HZ4_IDLE_INBOX_MS, hz4_remote.c):
  * under the pass lock; returns when to look again, 0 if nothing waits. */
 uint64_t hz4_inbox_idle_purge(hz4_heap *heap, uint64_t now, size_t *released);
-#endif
 
 #endif

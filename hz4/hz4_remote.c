@@ -175,24 +175,27 @@ static inline bool hz4_idle_inbox_class(unsigned cls) {
   return false;
 #endif
 }
-#if !(HZ4_SLICE_PURGE && HZ4_IDLE_INBOX_MS > 0)
-static inline void hz4_slices_wake(void) {}
-#endif
-
-/* Pushes one message (its first word is the link) onto owner's inbox. */
-static inline __attribute__((always_inline)) void hz4_inbox_push(hz4_heap *owner, unsigned cls, uintptr_t msg,
-                                                                 uint32_t count) {
+/* Pushes a chain of messages, `first` .. the one whose link is `last_link`,
+ * onto owner's inbox `cls`: a sender's one message, or the purger giving
+ * back what it took (hz4_inbox_idle_purge). */
+static inline __attribute__((always_inline)) void hz4_inbox_push_chain(hz4_heap *owner, unsigned cls, uintptr_t first,
+                                                                       uintptr_t *last_link) {
   _Atomic(uintptr_t) *box = &owner->inbox[cls].head;
-  uintptr_t *link = (uintptr_t *)(msg & ~HZ4_MSG_OBJECT);
   uintptr_t old = atomic_load_explicit(box, memory_order_relaxed);
   do {
-    *link = old;
-  } while (!atomic_compare_exchange_weak_explicit(box, &old, msg, memory_order_seq_cst,
+    *last_link = old;
+  } while (!atomic_compare_exchange_weak_explicit(box, &old, first, memory_order_seq_cst,
                                                   memory_order_relaxed));
   /* Pairs with the exiting owner's store of live = 0 before its last
    * collection: either it saw this message or we see that it is parked. */
   if (hz_unlikely(!atomic_load_explicit(&owner->live, memory_order_seq_cst)))
     atomic_store_explicit(&hz4_parked_flag, 1, memory_order_seq_cst);
+}
+
+/* Pushes one message (its first word is the link) onto owner's inbox. */
+static inline __attribute__((always_inline)) void hz4_inbox_push(hz4_heap *owner, unsigned cls, uintptr_t msg,
+                                                                 uint32_t count) {
+  hz4_inbox_push_chain(owner, cls, msg, (uintptr_t *)(msg & ~HZ4_MSG_OBJECT));
   if (hz4_idle_inbox_class(cls)) hz4_slices_wake();  /* the owner may never collect it */
   if (hz_options.stats) {  /* shared counters: only when someone reads them */
     hz_stat_add(HZ_STAT_REMOTE_SENT, count);
@@ -471,9 +474,10 @@ uint64_t hz4_collect_all(hz4_heap *heap, bool to_bins) {
 /* ---- idle inboxes (the purger's side) ---- */
 
 #if HZ4_SLICE_PURGE && HZ4_IDLE_INBOX_MS > 0
-/* Every page of a waiting object past its first two words (an object
- * message's link lives in the first) goes back to the OS. */
-static size_t hz4_idle_decommit(void *p, size_t size) {
+/* Every page of a waiting object of inbox `cls` past its first two words
+ * (an object message's link lives in the first) goes back to the OS. */
+static size_t hz4_idle_decommit(unsigned cls, void *p) {
+  size_t size = cls == HZ4_CLS_BLOCK ? hz4_page_of(p)->size : hz4_classes[cls].size;
   return hz_os_decommit_interior(p, size, 2 * sizeof(void *));
 }
 
@@ -506,26 +510,17 @@ uint64_t hz4_inbox_idle_purge(hz4_heap *heap, uint64_t now, size_t *released) {
     for (uintptr_t m = msgs; m != 0;) {
       if (m & HZ4_MSG_OBJECT) {
         void *p = (void *)(m & ~HZ4_MSG_OBJECT);
-        bytes += hz4_idle_decommit(p, cls == HZ4_CLS_BLOCK ? hz4_page_of(p)->size : hz4_classes[cls].size);
+        bytes += hz4_idle_decommit(cls, p);
         last_link = (uintptr_t *)p;
         m = *last_link;
       } else {
         hz4_rbuf *buf = (hz4_rbuf *)m;
-        for (uint32_t i = 0; i < buf->count; i++) {
-          void *p = buf->ptrs[i];
-          bytes += hz4_idle_decommit(p, cls == HZ4_CLS_BLOCK ? hz4_page_of(p)->size : hz4_classes[cls].size);
-        }
+        for (uint32_t i = 0; i < buf->count; i++) bytes += hz4_idle_decommit(cls, buf->ptrs[i]);
         last_link = (uintptr_t *)&buf->next;
         m = (uintptr_t)buf->next;
       }
     }
-    uintptr_t old = atomic_load_explicit(box, memory_order_relaxed);
-    do {
-      *last_link = old;
-    } while (!atomic_compare_exchange_weak_explicit(box, &old, msgs, memory_order_seq_cst, memory_order_relaxed));
-    /* As a sender would: an owner parked meanwhile must learn of the mail. */
-    if (!atomic_load_explicit(&heap->live, memory_order_seq_cst))
-      atomic_store_explicit(&hz4_parked_flag, 1, memory_order_seq_cst);
+    hz4_inbox_push_chain(heap, cls, msgs, last_link);  /* as a sender: a parked owner learns of it */
     heap->idle_head[cls] = msgs;
     heap->idle_since_ms[cls] = UINT64_MAX;  /* done until the inbox moves */
     *released += bytes;
