@@ -299,7 +299,7 @@
  * its kept empty spans go back to their spans, whose pages then go back to
  * the OS like any other free memory. A thread pool that frees other threads'
  * objects and then waits for work kept them all resident: with eight threads
- * swapping 16..128 KiB objects, 229 MiB stayed after the last free while the
+ * swapping 16..128 KiB objects, 262 MiB stayed after the last free while the
  * threads slept (none of it live). The thread caches themselves stay (their
  * lists are the owner's, without a lock). Needs HZ3_INTERIOR_PURGE (its span
  * lock). 0: off, such memory waits for the thread's next slow path or exit. */
@@ -351,9 +351,10 @@
 #define HZ3_LOCAL_STASH 1
 #endif
 /* Own objects are stashed only while the heap's stash holds less than this:
- * a stash stays resident until the thread's next slow path (the idle purger
- * cannot reach it), so this bounds what an idling thread keeps beyond its
- * caches (regress_purger_start: with 4 MiB, 4 of 12 MiB freed stayed). */
+ * a stash stays resident until the thread's next slow path or, a second
+ * later, the purger's idle drain (HZ3_IDLE_DRAIN_MS), so this bounds what a
+ * pausing thread keeps beyond its caches (regress_purger_start, before the
+ * idle drain: with 4 MiB, 4 of 12 MiB freed stayed). */
 #ifndef HZ3_LOCAL_STASH_BYTES
 #define HZ3_LOCAL_STASH_BYTES ((size_t)2 << 20)
 #endif

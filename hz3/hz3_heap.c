@@ -85,7 +85,7 @@ void hz3_class_counts(unsigned cls, uint64_t *allocs, uint64_t *frees) {
 uint64_t hz3_heaps_stash_bytes(void) {
   uint64_t bytes = 0;
 #if HZ3_REMOTE_SPLICE
-  uint32_t max = __atomic_load_n(&hz3_max_slot, __ATOMIC_ACQUIRE);
+  uint32_t max = hz3_heaps_max_slot();
   for (uint32_t slot = 1; slot <= max; slot++) {
     hz3_heap *heap = hz3_heap_at(slot);
     if (heap != NULL) bytes += *(const volatile size_t *)&heap->stash_bytes;

@@ -5,16 +5,20 @@
 #include "hz3_heap_internal.h"
 #include "hz_stats.h"
 
-void hz3_inbox_push(uint32_t owner, void *head, void *tail, uint32_t count) {
-  hz3_heap *target = hz3_heap_by_slot(owner);
-  void *old = atomic_load_explicit(&target->inbox, memory_order_relaxed);
+/* A chain head .. tail of `count` objects onto one of an owner's MPSC stacks
+ * (the tail's link names what was on top), with one CAS. */
+static inline void hz3_stack_push(_Atomic(void *) *top, void *head, void *tail, uint32_t count) {
+  void *old = atomic_load_explicit(top, memory_order_relaxed);
   do {
     *(void **)tail = old;
-  } while (!atomic_compare_exchange_weak_explicit(&target->inbox, &old, head,
-                                                  memory_order_release, memory_order_relaxed));
+  } while (!atomic_compare_exchange_weak_explicit(top, &old, head, memory_order_release, memory_order_relaxed));
   hz3_idle_note();  /* the owner may be idle: its inbox is drained for it then */
   hz_stat_add(HZ_STAT_REMOTE_SENT, count);
   hz_stat_add(HZ_STAT_REMOTE_BATCHES, 1);
+}
+
+void hz3_inbox_push(uint32_t owner, void *head, void *tail, uint32_t count) {
+  hz3_stack_push(&hz3_heap_by_slot(owner)->inbox, head, tail, count);
 }
 
 #if HZ3_REMOTE_SPLICE
@@ -22,21 +26,27 @@ void hz3_inbox_push(uint32_t owner, void *head, void *tail, uint32_t count) {
  * classes (HZ3_REMOTE_BATCH_BYTES). Set once in hz3_remote_init. */
 uint8_t hz3_remote_batch[HZ3_CLASS_COUNT];
 
-/* One headed batch onto the owner's batch stack: the tail's link names the
- * batch pushed before it. */
-void hz3_batch_push(uint32_t owner, void *head, void *tail, uint32_t count, unsigned cls) {
-  hz3_heap *target = hz3_heap_by_slot(owner);
+/* A batch's header, in its head object's words 2 and 3 (word 0 is the link,
+ * word 1 the free key): its tail, and its count and class. */
+static inline void hz3_batch_header(void *head, void *tail, uint32_t count, unsigned cls) {
   uintptr_t *h = head;
   h[2] = (uintptr_t)tail;
   h[3] = (uintptr_t)count | ((uintptr_t)cls << 32);
-  void *old = atomic_load_explicit(&target->inbox_batches, memory_order_relaxed);
-  do {
-    *(void **)tail = old;
-  } while (!atomic_compare_exchange_weak_explicit(&target->inbox_batches, &old, head,
-                                                  memory_order_release, memory_order_relaxed));
-  hz3_idle_note();  /* the owner may be idle: its inbox is drained for it then */
-  hz_stat_add(HZ_STAT_REMOTE_SENT, count);
-  hz_stat_add(HZ_STAT_REMOTE_BATCHES, 1);
+}
+
+/* A headed batch (tail and count in its header) onto the class's stash. */
+static inline void hz3_stash_push(hz3_heap *heap, unsigned cls, void *head, void *tail, uint32_t count) {
+  *(void **)tail = heap->stash[cls];
+  heap->stash[cls] = head;
+  heap->stash_bytes += (size_t)count * hz3_classes[cls].size;
+  hz3_idle_note();
+}
+
+/* One headed batch onto the owner's batch stack: the tail's link names the
+ * batch pushed before it. */
+void hz3_batch_push(uint32_t owner, void *head, void *tail, uint32_t count, unsigned cls) {
+  hz3_batch_header(head, tail, count, cls);
+  hz3_stack_push(&hz3_heap_by_slot(owner)->inbox_batches, head, tail, count);
 }
 #endif
 
@@ -124,14 +134,9 @@ void *hz3_send_run(hz3_heap *heap, unsigned cls, void *p, uint32_t n) {
   HZ3_LANE_STORE();
 #undef HZ3_LANE_STORE
 #if HZ3_LOCAL_STASH
-  if (own_count != 0) {  /* the batch header of hz3_batch_push: tail, count | class << 32 */
-    uintptr_t *h = own_head;
-    h[2] = (uintptr_t)own_tail;
-    h[3] = (uintptr_t)own_count | ((uintptr_t)cls << 32);
-    *(void **)own_tail = heap->stash[cls];
-    heap->stash[cls] = own_head;
-    heap->stash_bytes += (size_t)own_count * size;
-    hz3_idle_note();
+  if (own_count != 0) {
+    hz3_batch_header(own_head, own_tail, own_count, cls);
+    hz3_stash_push(heap, cls, own_head, own_tail, own_count);
   }
 #endif
   if (heap->outbox_bytes > HZ3_REMOTE_BATCH_BYTES) hz3_outbox_flush_all(heap);
@@ -183,10 +188,7 @@ void hz3_collect(hz3_heap *heap, bool to_cache) {
        * time): keep the batch whole for a later refill of the class instead
        * of walking it back to its spans (each object a miss on a line the
        * sender wrote). */
-      *(void **)tail = heap->stash[cls];
-      heap->stash[cls] = batch;
-      heap->stash_bytes += (size_t)n * hz3_classes[cls].size;
-      hz3_idle_note();
+      hz3_stash_push(heap, cls, batch, tail, n);
     } else {
       void *p = batch;
       for (uint32_t i = 0; i < n; i++) {
