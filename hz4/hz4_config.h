@@ -107,7 +107,8 @@
                                     warm, free slices left to the delayed purge, pool kept) as long as
                                     the free memory left resident is at most HZ4_EXIT_CHURN_KEEP_MB;
                                     the full last-exit return is deferred to the remaining thread's
-                                    first free into a parked heap, or to the next long-lived last exit */
+                                    first free into a parked heap, the next long-lived last exit, or
+                                    the purger once no thread adopted a heap for the purge delay */
 #endif
 #ifndef HZ4_EXIT_CHURN_KEEP_MB
 #define HZ4_EXIT_CHURN_KEEP_MB 32 /* the bound of HZ4_EXIT_PURGE_CHURN: committed minus in use */

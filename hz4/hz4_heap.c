@@ -32,6 +32,9 @@ static uint64_t hz4_live_count;
  * whether a short-lived last exit deferred the return of everything. */
 static uint64_t hz4_parked_warm_bytes;
 static bool hz4_churn_deferred;
+/* When the purger flushes heaps parked warm or deferred by a short-lived
+ * exit if no thread adopted them by then (hz4_parked_purge_due); 0: none. */
+static _Atomic uint64_t hz4_parked_warm_due_ms;
 
 /* Threads that already ran their exit hook but still allocate (other key
  * destructors, libc teardown) use this heap under a lock; they never own a
@@ -359,6 +362,30 @@ static void hz4_last_exit_return(void) {
   hz4_large_purge(true);
 }
 
+/* Heaps parked warm (HZ4_PARK_KEEPS_CACHES, HZ4_CHURN_PARK_MB) or left by a
+ * short-lived last exit (HZ4_EXIT_PURGE_CHURN) wait for the next thread to
+ * adopt them. When none came within the purge delay of the last such park,
+ * the program has stopped making threads (it idles, or goes on in the main
+ * thread): their caches go back to their pages and the free pages to the OS.
+ * Before, they stayed resident until a free into a parked heap, a trim or
+ * a long-lived last exit (regress_warm_park_purge: +5.4 MiB when the second
+ * of two workers, delayed by a busy machine, adopted the first's heap). */
+uint64_t hz4_parked_purge_due(uint64_t now) {
+  uint64_t due = atomic_load_explicit(&hz4_parked_warm_due_ms, memory_order_relaxed);
+  if (due == 0 || now < due) return due;
+  hz_lock_acquire(&hz4_heaps_lock);
+  due = atomic_load_explicit(&hz4_parked_warm_due_ms, memory_order_relaxed);
+  bool flush = due != 0 && now >= due;  /* no warm park since this pass read the clock */
+  if (flush) atomic_store_explicit(&hz4_parked_warm_due_ms, 0, memory_order_relaxed);
+  hz_lock_release(&hz4_heaps_lock);
+  if (!flush) return due;
+  /* A thread that parks warm meanwhile sets a new due time; the flush of
+   * its heap then is early, not wrong (reclaim and attach share the lock). */
+  if (__atomic_load_n(&hz4_live_count, __ATOMIC_RELAXED) <= 1) hz4_last_exit_return();
+  else hz4_parked_reclaim(true);
+  return 0;
+}
+
 /* pthread key destructor: runs at thread exit with the thread's heap. */
 static void hz4_thread_exit(void *arg) {
   hz4_heap *heap = arg;
@@ -400,7 +427,12 @@ static void hz4_thread_exit(void *arg) {
   hz4_parked_warm_bytes += warm;
   uint64_t still_live = --hz4_live_count;
   if (still_live <= 1) hz4_churn_deferred = churn;
+  bool warm_due = hz_options.purge_delay_ms >= 0 && (warm != 0 || (still_live <= 1 && churn));
+  if (warm_due)
+    atomic_store_explicit(&hz4_parked_warm_due_ms, hz_os_now_ms() + (uint64_t)hz_options.purge_delay_ms,
+                          memory_order_relaxed);
   hz_lock_release(&hz4_heaps_lock);
+  if (warm_due) hz_purger_request();
   /* A message that reached us between our last collection and the parking
    * may have had its flag consumed by a thread that did not see us parked
    * yet: look once more, now that we are. Messages after this look find us

@@ -214,6 +214,8 @@ void hz4_stats_publish(hz4_heap *heap, unsigned cls);
  * (HZ4_SLICE_PURGE): decommits those idle past the purge delay, adds the
  * bytes to *released; the next due time, 0 if none. */
 uint64_t hz4_heaps_slices_due(uint64_t now, size_t *released);
+/* The purger's flush of parked heaps no thread adopted (hz4_heap.c). */
+uint64_t hz4_parked_purge_due(uint64_t now);
 
 void hz4_heaps_lock_all(void);
 void hz4_heaps_unlock_all(void);

@@ -135,6 +135,7 @@ void *hz_line_realloc(void *p, size_t usable, size_t size) {
 uint64_t hz_line_purge_due(uint64_t now, size_t *released) {
   uint64_t due = hz_due_min(hz4_pool_purge_due(now, released),
                             hz_large_cache_purge_due(&hz4_large_cache, now, released));
+  due = hz_due_min(due, hz4_parked_purge_due(now));
   return hz_due_min(due, hz4_heaps_slices_due(now, released));
 }
 
