@@ -364,4 +364,10 @@
 #define HZ3_OUTBOX_COUNT    HZ3_OUTBOX_LANES
 #endif
 
+#ifndef HZ3_PREFETCH_NEXT
+#define HZ3_PREFETCH_NEXT    1   /* 1: malloc prefetches (for writing) the object its cache list now starts
+                                    with: producer/consumer traffic hands over lists of objects last
+                                    written on another core, and each pop stalled on its link */
+#endif
+
 #endif

@@ -25,9 +25,14 @@ static inline void *hz_line_malloc(size_t size) {
     void *p = bin->head;
     if (hz_likely(p != NULL)) {
       bin->allocs++;            /* the only statistics cost of the fast paths */
-      bin->head = *(void **)p;
+      void *next = *(void **)p;
+      bin->head = next;
       hz3_bin_add_count(bin, -1);
       ((uintptr_t *)p)[1] = 0;  /* no longer free: see hz3_free_key */
+      /* Objects other threads freed into this list were last written on
+       * their cores: start fetching the next one now, so the next malloc of
+       * the class does not stall on its link (see HZ3_PREFETCH_NEXT). */
+      if (HZ3_PREFETCH_NEXT) __builtin_prefetch(next, 1);
       return p;
     }
     return hz3_malloc_miss(size);  /* recomputes the class: tables may be unset before init */
