@@ -670,8 +670,12 @@ bool hz4_free_to_parked(hz4_heap *owner, void *p) {
   bool released = false;
   if (ok) {
     hz4_page *page = hz4_page_of(p);
+    /* Read before the put: a page it empties may take its segment to the
+     * pool, which unmaps at once with HZ_PURGE_DELAY_MS=0 (this read after
+     * the put crashed there). An emptied page kept as the class's spare is
+     * released by the sweep below too. */
+    released = page->used == 1 && page->slices != 0;
     hz4_page_put(owner, page, p);
-    released = page->slices == 0;
     if (released) hz4_heap_release_empty(owner, true);
   }
   hz_lock_release(&hz4_heaps_lock);

@@ -36,3 +36,7 @@ hz_suite_test(regress_idle_drain
   SOURCES regress/test_idle_drain.c
   LABELS regress
   TIMEOUT 60)
+hz_suite_test(regress_purge_delay_zero
+  SOURCES regress/test_purge_delay_zero.c
+  LABELS regress
+  TIMEOUT 60)
