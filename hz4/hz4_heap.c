@@ -373,14 +373,12 @@ static void hz4_last_exit_return(void) {
 uint64_t hz4_parked_purge_due(uint64_t now) {
   uint64_t due = atomic_load_explicit(&hz4_parked_warm_due_ms, memory_order_relaxed);
   if (due == 0 || now < due) return due;
-  hz_lock_acquire(&hz4_heaps_lock);
-  due = atomic_load_explicit(&hz4_parked_warm_due_ms, memory_order_relaxed);
-  bool flush = due != 0 && now >= due;  /* no warm park since this pass read the clock */
-  if (flush) atomic_store_explicit(&hz4_parked_warm_due_ms, 0, memory_order_relaxed);
-  hz_lock_release(&hz4_heaps_lock);
-  if (!flush) return due;
-  /* A thread that parks warm meanwhile sets a new due time; the flush of
-   * its heap then is early, not wrong (reclaim and attach share the lock). */
+  /* Claimed only if no warm park moved it since the load (then it is due
+   * later). A park after the claim sets a new due time; the flush of its
+   * heap then is early, not wrong (reclaim and attach share the heaps lock). */
+  if (!atomic_compare_exchange_strong_explicit(&hz4_parked_warm_due_ms, &due, 0, memory_order_relaxed,
+                                               memory_order_relaxed))
+    return due;
   if (__atomic_load_n(&hz4_live_count, __ATOMIC_RELAXED) <= 1) hz4_last_exit_return();
   else hz4_parked_reclaim(true);
   return 0;
